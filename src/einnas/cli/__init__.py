@@ -1,0 +1,59 @@
+"""The ``einnas`` command line.
+
+Each verb lives in its own module and registers itself through ``add_parser(subparsers)``; this
+module only assembles them and turns expected user errors into one clear line (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from einnas.cli import grammar_commands
+
+DESCRIPTION = """\
+einnas: neural architecture search over einspace (a probabilistic grammar of fundamental
+operations) with Delta-NAS predictor-guided evolution.
+
+Examples:
+  einnas sample --space einspace --input-shape 3,28,28 -n 5 --seed 0
+  einnas sample --space einspace1d --input-shape 1,40 -n 5 | einnas check --input-shape 1,40 -
+  einnas seeds --input-shape 3,28,28 --num-classes 10
+  einnas seeds --show resnet18 --pretty
+"""
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="einnas", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    grammar_commands.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args))
+    except (UserError, ValueError, FileNotFoundError) as e:
+        print(f"einnas {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"einnas {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
