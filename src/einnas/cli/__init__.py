@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from einnas.cli import grammar_commands
+from einnas.cli import bench_commands, grammar_commands, search_commands
 
 DESCRIPTION = """\
 einnas: neural architecture search over einspace (a probabilistic grammar of fundamental
@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     grammar_commands.add_parsers(sub)
+    search_commands.add_parsers(sub)
+    bench_commands.add_parsers(sub)
     return parser
 
 

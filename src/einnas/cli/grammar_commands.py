@@ -32,11 +32,29 @@ def _shape(text: str) -> tuple[int, ...]:
 def _add_budget_args(p: argparse.ArgumentParser) -> None:
     d = Budget()
     g = p.add_argument_group("budget (every emitted tree satisfies these exactly)")
-    g.add_argument("--max-params", type=int, default=d.max_params, help="backbone parameters (default %(default)s)")
-    g.add_argument("--max-nodes", type=int, default=d.max_nodes, help="canonical tree nodes (default %(default)s)")
-    g.add_argument("--max-macs", type=int, default=d.max_macs, help="multiply-accumulates per example (default %(default)s)")
     g.add_argument(
-        "--max-activation", type=int, default=d.max_activation, help="largest tensor per example, elements (default %(default)s)"
+        "--max-params",
+        type=int,
+        default=d.max_params,
+        help="backbone parameters (default %(default)s)",
+    )
+    g.add_argument(
+        "--max-nodes",
+        type=int,
+        default=d.max_nodes,
+        help="canonical tree nodes (default %(default)s)",
+    )
+    g.add_argument(
+        "--max-macs",
+        type=int,
+        default=d.max_macs,
+        help="multiply-accumulates per example (default %(default)s)",
+    )
+    g.add_argument(
+        "--max-activation",
+        type=int,
+        default=d.max_activation,
+        help="largest tensor per example, elements (default %(default)s)",
     )
 
 
@@ -51,13 +69,37 @@ def add_parsers(sub: Any) -> None:
         description="Sample architectures from the einspace PCFG (valid by construction, within the budget). "
         "Only the trees go to stdout, one per line, so the output can be piped into `einnas check`.",
     )
-    p.add_argument("--space", choices=SPACE_NAMES, default="einspace", help="einspace (images C,H,W) or einspace1d (sequences C,L)")
-    p.add_argument("--input-shape", type=_shape, default=None, help="input shape without batch, e.g. 3,28,28 or 1,40")
-    p.add_argument("--num-classes", type=int, default=10, help="classes of the task (for the head; default 10)")
+    p.add_argument(
+        "--space",
+        choices=SPACE_NAMES,
+        default="einspace",
+        help="einspace (images C,H,W) or einspace1d (sequences C,L)",
+    )
+    p.add_argument(
+        "--input-shape",
+        type=_shape,
+        default=None,
+        help="input shape without batch, e.g. 3,28,28 or 1,40",
+    )
+    p.add_argument(
+        "--num-classes", type=int, default=10, help="classes of the task (for the head; default 10)"
+    )
     p.add_argument("-n", type=int, default=10, help="how many trees (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same trees (default 0)")
-    p.add_argument("--computation-prob", type=float, default=0.32, help="p(M -> C), default 0.32 (sub-critical above ~0.3077)")
-    p.add_argument("--pretty", action="store_true", help="indented multi-line trees separated by blank lines")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed; the same seed gives the same trees (default 0)",
+    )
+    p.add_argument(
+        "--computation-prob",
+        type=float,
+        default=0.32,
+        help="p(M -> C), default 0.32 (sub-critical above ~0.3077)",
+    )
+    p.add_argument(
+        "--pretty", action="store_true", help="indented multi-line trees separated by blank lines"
+    )
     _add_budget_args(p)
     p.set_defaults(func=cmd_sample)
 
@@ -71,9 +113,16 @@ def add_parsers(sub: Any) -> None:
         "or `invalid <line-no>: <reason>`. Exit status 1 if any line is invalid.",
     )
     c.add_argument("file", help="file with one tree per line, or - for stdin")
-    c.add_argument("--input-shape", type=_shape, required=True, help="input shape without batch, e.g. 3,28,28 or 1,40")
+    c.add_argument(
+        "--input-shape",
+        type=_shape,
+        required=True,
+        help="input shape without batch, e.g. 3,28,28 or 1,40",
+    )
     c.add_argument("--num-classes", type=int, default=10, help="classes for the head (default 10)")
-    c.add_argument("--seed", type=int, default=0, help="seed for weights and the random batch (default 0)")
+    c.add_argument(
+        "--seed", type=int, default=0, help="seed for weights and the random batch (default 0)"
+    )
     c.set_defaults(func=cmd_check)
 
     s = sub.add_parser(
@@ -82,7 +131,9 @@ def add_parsers(sub: Any) -> None:
         description="The strong baselines expressed as einspace trees (mutable, usable with --seed-archs). "
         "Without --show: each seed's exact parameter count for the given input shape and classes.",
     )
-    s.add_argument("--input-shape", type=_shape, default=(3, 28, 28), help="input shape (default 3,28,28)")
+    s.add_argument(
+        "--input-shape", type=_shape, default=(3, 28, 28), help="input shape (default 3,28,28)"
+    )
     s.add_argument("--num-classes", type=int, default=10, help="classes (default 10)")
     s.add_argument("--json", action="store_true", help='print a JSON list of {"name", "params"}')
     s.add_argument("--show", metavar="NAME", help="print the tree text of one seed")
@@ -92,7 +143,9 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     shape = args.input_shape or ((3, 28, 28) if args.space == "einspace" else (1, 40))
-    space = EinSpace.named(args.space, shape, computation_prob=args.computation_prob, budget=_budget(args))
+    space = EinSpace.named(
+        args.space, shape, computation_prob=args.computation_prob, budget=_budget(args)
+    )
     if args.n < 0:
         raise ValueError(f"-n must be >= 0, got {args.n}")
     rng = np.random.default_rng(args.seed)
@@ -140,7 +193,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 x = torch.randn(2, *args.input_shape)
                 feats = net.backbone(x)
                 logits = net.head(feats)
-        except Exception as e:  # a compile/runtime failure of a type-checked tree is a bug: report it
+        except (
+            Exception
+        ) as e:  # a compile/runtime failure of a type-checked tree is a bug: report it
             print(f"invalid {no}: failed to compile or run: {type(e).__name__}: {e}")
             bad += 1
             continue
@@ -150,7 +205,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"invalid {no}: forward gave {tuple(feats.shape)}, the grammar inferred {want}")
             bad += 1
         elif params != network_params(analysis, args.num_classes):
-            print(f"invalid {no}: {params} parameters, the grammar computed {network_params(analysis, args.num_classes)}")
+            print(
+                f"invalid {no}: {params} parameters, the grammar computed {network_params(analysis, args.num_classes)}"
+            )
             bad += 1
         else:
             print(f"ok {params} {'x'.join(map(str, feats.shape))}")

@@ -61,6 +61,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(p) for p in parts)
     except ValueError:
-        raise ShapeError(f"cannot read shape {text!r}: expected integers like 3,28,28 or 1,40") from None
+        raise ShapeError(
+            f"cannot read shape {text!r}: expected integers like 3,28,28 or 1,40"
+        ) from None
     input_feature(shape)
     return shape

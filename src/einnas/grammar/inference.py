@@ -102,7 +102,9 @@ class _Walker:
         if n > self.max_act:
             self.max_act = n
 
-    def module(self, m: Module, x: Feature, path: Path, depth: int, mult: int, role: str) -> Feature:
+    def module(
+        self, m: Module, x: Feature, path: Path, depth: int, mult: int, role: str
+    ) -> Feature:
         slot = len(self.infos)
         self.infos.append(NodeInfo(path, m, role, depth, mult, x, x))  # placeholder, fixed below
         d = depth + 1
@@ -127,7 +129,9 @@ class _Walker:
         self.infos[slot] = NodeInfo(path, m, role, depth, mult, x, out)
         return out
 
-    def post(self, m: Routing, z: Feature, fold: tuple[int, ...] | None, path: Path, d: int, mult: int) -> Feature:
+    def post(
+        self, m: Routing, z: Feature, fold: tuple[int, ...] | None, path: Path, d: int, mult: int
+    ) -> Feature:
         try:
             out = apply_post(m.post, z, fold)
         except ShapeError as e:
@@ -142,10 +146,13 @@ class _Walker:
             raise InvalidArchitecture((*path, 0), m.branch, str(e)) from None
         self.note(NodeInfo((*path, 0), m.branch, "B", d, mult, x, y))
         if len(m.inners) not in (1, 2) or (b == 2) != (len(m.inners) == 2):
-            raise ShapeError(f"branching({b}) needs {2 if b == 2 else 1} inner module(s), has {len(m.inners)}")
+            raise ShapeError(
+                f"branching({b}) needs {2 if b == 2 else 1} inner module(s), has {len(m.inners)}"
+            )
         inner_mult = mult if b == 2 else mult * b
         outs = tuple(
-            self.module(inner, y, (*path, 1 + i), d, inner_mult, ROLE_MODULE) for i, inner in enumerate(m.inners)
+            self.module(inner, y, (*path, 1 + i), d, inner_mult, ROLE_MODULE)
+            for i, inner in enumerate(m.inners)
         )
         if b != 2:
             outs = outs * b
@@ -155,7 +162,11 @@ class _Walker:
         except ShapeError as e:
             raise InvalidArchitecture(agg_path, m.aggregate, str(e)) from None
         self.macs += mult * aggregate_macs(m.aggregate, outs)
-        self.note(NodeInfo(agg_path, m.aggregate, "A", d, mult, outs[0], out, factor=b, branch_outputs=outs))
+        self.note(
+            NodeInfo(
+                agg_path, m.aggregate, "A", d, mult, outs[0], out, factor=b, branch_outputs=outs
+            )
+        )
         return out
 
 
@@ -163,7 +174,9 @@ def analyze(tree: Module, input_shape: tuple[int, ...] | Feature) -> Analysis:
     """Infer every node's shapes and the exact costs; raise :class:`InvalidArchitecture` if invalid."""
     x = input_shape if isinstance(input_shape, Feature) else input_feature(tuple(input_shape))
     if isinstance(tree, Computation):
-        raise InvalidArchitecture((), tree, "a network cannot be a single computation (S -> M M | B M A | P M R)")
+        raise InvalidArchitecture(
+            (), tree, "a network cannot be a single computation (S -> M M | B M A | P M R)"
+        )
     w = _Walker()
     out = w.module(tree, x, (), 0, 1, ROLE_ROOT)
     return Analysis(x, out, tuple(w.infos), w.params, w.macs, max(w.max_act, x.numel), w.depth)

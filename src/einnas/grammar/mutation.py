@@ -64,7 +64,12 @@ def _other(options: list[Terminal], current: Terminal, rng: np.random.Generator)
 
 
 def _resample(
-    tree: Module, info: NodeInfo, analysis: Analysis, grammar: Grammar, budget: Budget, rng: np.random.Generator
+    tree: Module,
+    info: NodeInfo,
+    analysis: Analysis,
+    grammar: Grammar,
+    budget: Budget,
+    rng: np.random.Generator,
 ) -> tuple[tuple[int, ...], Node]:
     """A replacement (path, new node) for the node described by ``info``."""
     node = info.node
@@ -72,7 +77,9 @@ def _resample(
     deriv = Derivation(grammar, budget, rng, base_nodes=rest_nodes)
     if info.role in (ROLE_ROOT, "M"):
         assert not isinstance(node, Terminal)
-        new, _ = deriv.module(info.input, info.depth, info.multiplicity, info.role == ROLE_ROOT, module_type(node))
+        new, _ = deriv.module(
+            info.input, info.depth, info.multiplicity, info.role == ROLE_ROOT, module_type(node)
+        )
         return info.path, new
     assert isinstance(node, Terminal)
     x = info.input
@@ -83,7 +90,9 @@ def _resample(
     if info.role == "R":
         return info.path, _other([t for t, _ in grammar.valid_post(x, info.fold)], node, rng)
     if info.role == "A":
-        return info.path, _other([t for t, _ in grammar.valid_aggregate(info.factor, info.branch_outputs)], node, rng)
+        return info.path, _other(
+            [t for t, _ in grammar.valid_aggregate(info.factor, info.branch_outputs)], node, rng
+        )
     # a branching function: keep the branches if b is unchanged, else derive them anew
     new_branch = _other([t for t, _, _ in grammar.valid_branch(x)], node, rng)
     parent_path = info.path[:-1]
@@ -106,8 +115,15 @@ def mutate_tree(
     max_attempts: int = 1000,
 ) -> tuple[Module, MutationRecord]:
     """A valid child of ``tree`` that differs from it, and a record of the edit."""
-    budget = budget or Budget()
     analysis = analyze(tree, x)
+    # a child may be as large as its parent even when the parent exceeds the budget (seeds)
+    b = budget or Budget()
+    budget = Budget(
+        max(b.max_nodes, analysis.n_nodes),
+        max(b.max_params, analysis.params),
+        max(b.max_macs, analysis.macs),
+        max(b.max_activation, analysis.max_activation),
+    )
     nodes = analysis.nodes
     for _ in range(max_attempts):
         info = nodes[min(int(rng.random() * len(nodes)), len(nodes) - 1)]

@@ -118,7 +118,9 @@ class Grammar:
             hit = self._cache[key] = tuple(found)
         return hit  # type: ignore[return-value]
 
-    def valid_aggregate(self, b: int, outs: tuple[Feature, ...]) -> tuple[tuple[Terminal, Feature], ...]:
+    def valid_aggregate(
+        self, b: int, outs: tuple[Feature, ...]
+    ) -> tuple[tuple[Terminal, Feature], ...]:
         key = ("A", b, outs[0], outs[-1])  # b = 4/8 branches are copies of one structure
         hit = self._cache.get(key)
         if hit is None:
@@ -137,6 +139,10 @@ class Grammar:
         if hit is None:
             found = []
             for t in self.pre:
+                # the sampled grammar offers im2col(k, ...) only when every spatial size is >= k
+                # (einspace.md §2.3); parsed trees may use padding to go below that
+                if t.family == "im2col" and any(n < t.args[0] for n in x.shape[1:]):
+                    continue
                 try:
                     y, fold = apply_pre(t, x)
                 except ShapeError:
@@ -145,7 +151,9 @@ class Grammar:
             hit = self._cache[key] = tuple(found)
         return hit  # type: ignore[return-value]
 
-    def valid_post(self, x: Feature, fold: tuple[int, ...] | None) -> tuple[tuple[Terminal, Feature], ...]:
+    def valid_post(
+        self, x: Feature, fold: tuple[int, ...] | None
+    ) -> tuple[tuple[Terminal, Feature], ...]:
         key = ("R", x, fold)
         hit = self._cache.get(key)
         if hit is None:

@@ -150,7 +150,9 @@ class Derivation:
         branch, b, y = branch_opts[self._pick(len(branch_opts))]
         return self.branching(branch, b, y, d, mult)
 
-    def branching(self, branch: Terminal, b: int, y: Feature, d: int, mult: int) -> tuple[Module, Feature]:
+    def branching(
+        self, branch: Terminal, b: int, y: Feature, d: int, mult: int
+    ) -> tuple[Module, Feature]:
         """Derive the rest of a branching module whose branching function is already chosen."""
         self._charge(1)
         if b == 2:
@@ -169,7 +171,9 @@ class Derivation:
         self._charge(1, macs=mult * aggregate_macs(agg, outs), activation=out.numel)
         return Branching(branch, inners, agg), out
 
-    def compute(self, x: Feature, mult: int, exclude: Terminal | None = None) -> tuple[Terminal, Feature]:
+    def compute(
+        self, x: Feature, mult: int, exclude: Terminal | None = None
+    ) -> tuple[Terminal, Feature]:
         opts = self.g.valid_compute(x)
         if exclude is not None:
             opts = tuple(o for o in opts if o[0] != exclude)

@@ -201,8 +201,10 @@ def im2col_output(t: Terminal, x: Feature) -> tuple[Feature, tuple[int, ...]]:
     if x.mode != "im":
         raise ShapeError(f"{t} needs an image feature, got {x}")
     spatial = x.shape[1:]
-    if any(n < k for n in spatial):
-        raise ShapeError(f"{t}: spatial size {spatial} is smaller than the kernel {k}")
+    if any(n + 2 * p < k for n in spatial):
+        raise ShapeError(
+            f"{t}: padded spatial size {tuple(n + 2 * p for n in spatial)} is smaller than the kernel {k}"
+        )
     fold = tuple((n + 2 * p - k) // s + 1 for n in spatial)
     length = 1
     for n in fold:
@@ -245,7 +247,9 @@ def apply_post(t: Terminal, x: Feature, fold: tuple[int, ...] | None) -> Feature
         for n in fold:
             length *= n
         if x.shape[0] != length:
-            raise ShapeError(f"col2im needs L = {'*'.join(map(str, fold))} = {length}, got L = {x.shape[0]}")
+            raise ShapeError(
+                f"col2im needs L = {'*'.join(map(str, fold))} = {length}, got L = {x.shape[0]}"
+            )
         return Feature("im", (x.shape[1], *fold))
     raise ShapeError(f"{t} cannot be a post-routing function")
 

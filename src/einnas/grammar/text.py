@@ -125,7 +125,9 @@ def text_hash(canonical_text: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # Parsing
 
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<int>-?\d+)|(?P<punct>[\[\](),])|(?P<bad>\S))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<int>-?\d+)|(?P<punct>[\[\](),])|(?P<bad>\S))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,11 @@ def _tokenize(text: str) -> list[_Tok]:
         start = m.start(kind)
         value = m.group(kind)
         if kind == "bad":
-            raise ParseError(f"unexpected character {value!r}", text, start)
+            raise ParseError(
+                f"unexpected character {value!r}: expected a name, an integer or one of [ ] ( ) ,",
+                text,
+                start,
+            )
         toks.append(_Tok(kind, value, start))
         pos = m.end()
     toks.append(_Tok("end", "", len(text.rstrip()) if text.strip() else 0))
@@ -176,7 +182,9 @@ class _Parser:
 
     def parse(self) -> Module:
         if self.peek().kind == "end":
-            raise ParseError("empty architecture text: expected a module such as sequential[...]", self.text, 0)
+            raise ParseError(
+                "empty architecture text: expected a module such as sequential[...]", self.text, 0
+            )
         m = self.module("the architecture")
         if self.peek().kind != "end":
             raise self.fail("expected end of text after the complete architecture")
@@ -188,7 +196,9 @@ class _Parser:
             hint = ""
             if t.kind == "name" and (t.value in FAMILY_ROLES or split_glued(t.value)):
                 hint = f" (wrap a bare operation as computation[{t.value}...])"
-            raise self.fail(f"expected a module (sequential, branching, routing or computation) as {where}{hint}")
+            raise self.fail(
+                f"expected a module (sequential, branching, routing or computation) as {where}{hint}"
+            )
         self.i += 1
         if t.value == "sequential":
             self.expect("[", "after 'sequential'")
@@ -228,7 +238,8 @@ class _Parser:
         branch = self.terminal(Role.BRANCH, "branching")
         if branching_factor(branch) != b:
             raise ParseError(
-                f"branching({b}) starts with {terminal_text(branch)}, which makes {branching_factor(branch)} branches",
+                f"branching({b}) starts with {terminal_text(branch)}, which makes {branching_factor(branch)} branches: "
+                f"expected clone({b}) or group({b},dim)",
                 self.text,
                 branch_tok.pos,
             )
@@ -236,15 +247,29 @@ class _Parser:
         n_inner = 2 if b == 2 else 1
         inners: list[Module] = []
         for k in range(n_inner):
-            what = f"inner module {k + 1} of branching({b})" if b == 2 else f"the shared inner module of branching({b})"
+            what = (
+                f"inner module {k + 1} of branching({b})"
+                if b == 2
+                else f"the shared inner module of branching({b})"
+            )
             inners.append(self.module(what))
-            self.expect(",", f"after {what}" + ("" if b == 2 else " (b = 4/8 list ONE shared module)"))
+            self.expect(
+                ",", f"after {what}" + ("" if b == 2 else " (b = 4/8 list ONE shared module)")
+            )
         agg_tok = self.peek()
         agg = self.terminal(Role.AGGREGATE, "branching")
         if agg.family == "cat" and agg.args[0] != b:
-            raise ParseError(f"{terminal_text(agg)} joins {agg.args[0]} branches but the module has {b}", self.text, agg_tok.pos)
+            raise ParseError(
+                f"{terminal_text(agg)} joins {agg.args[0]} branches but the module has {b}",
+                self.text,
+                agg_tok.pos,
+            )
         if agg.family in ("dot_product", "scaled_dot_product") and b != 2:
-            raise ParseError(f"{agg.family} merges exactly 2 branches, this module has {b}", self.text, agg_tok.pos)
+            raise ParseError(
+                f"{agg.family} merges exactly 2 branches, this module has {b}",
+                self.text,
+                agg_tok.pos,
+            )
         self.expect("]", f"to close branching({b})[...]")
         return Branching(branch, tuple(inners), agg)
 
@@ -283,6 +308,8 @@ class _Parser:
             term = Terminal(t.value, tuple(args))
         problem = check_terminal(term)
         if problem is not None:
+            if term.family not in FAMILY_ROLES:
+                problem = f"{problem}: expected {role_name} in {module}"
             raise ParseError(problem, self.text, t.pos)
         if role not in FAMILY_ROLES[term.family]:
             raise ParseError(f"{terminal_text(term)} is not {role_name}", self.text, t.pos)

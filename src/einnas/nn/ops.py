@@ -190,7 +190,7 @@ class Col2Im(nn.Module):
         self.fold = tuple(fold)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.transpose(1, 2).unflatten(2, self.fold)
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *self.fold)
 
     def extra_repr(self) -> str:
         return f"fold={self.fold}"

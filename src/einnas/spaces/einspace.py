@@ -51,7 +51,9 @@ class EinSpace:
         """The space called ``space`` (``einspace``/``einspace1d``), checking the input's rank."""
         want = {"einspace": 3, "einspace1d": 2}.get(space)
         if want is None:
-            raise SearchSpaceError(f"unknown space {space!r}: choose one of {', '.join(SPACE_NAMES)}")
+            raise SearchSpaceError(
+                f"unknown space {space!r}: choose one of {', '.join(SPACE_NAMES)}"
+            )
         if len(input_shape) != want:
             example = "3,28,28" if want == 3 else "1,40"
             raise SearchSpaceError(
@@ -66,7 +68,9 @@ class EinSpace:
     def mutate(self, arch: Module, rng: np.random.Generator) -> Module:
         return self.mutate_with_record(arch, rng)[0]
 
-    def mutate_with_record(self, arch: Module, rng: np.random.Generator) -> tuple[Module, MutationRecord]:
+    def mutate_with_record(
+        self, arch: Module, rng: np.random.Generator
+    ) -> tuple[Module, MutationRecord]:
         return mutate_tree(arch, self.feature, self.grammar, rng, self.budget)
 
     def to_text(self, arch: Module) -> str:

@@ -64,17 +64,31 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = [
+    "Clock",
     "DuplicateStudyError",
     "FinishEvent",
     "InMemoryStorage",
+    "PreparedFinish",
+    "PreparedStart",
     "StartEvent",
     "Storage",
     "StorageError",
     "TrialFinishedError",
     "UnknownStudyError",
     "UnknownTrialError",
+    "check_duration",
+    "check_int",
+    "check_name",
+    "check_text",
+    "encode_config",
+    "encode_payload",
+    "interrupted_finish",
     "open_storage",
+    "prepare_finish",
+    "prepare_start",
     "replay_trial",
+    "state_filter",
+    "to_int",
 ]
 
 Clock = Callable[[], float]

@@ -1,0 +1,236 @@
+"""Training throughput of the compiled ResNet-18 seed vs a hand-written PyTorch ResNet-18.
+
+Both networks have exactly the seed's architecture (einspace.md §4.6 ``resnet18_no_maxpool``):
+a 3x3 stride-1 stem conv 3->64 + BN + LeakyReLU, a stride-2 3x3 conv 64->64 in place of the
+max-pool (no BN / activation after it), four stages of two post-activation basic blocks (widths
+64/128/256/512, stride 2 at stages 2-4 with 1x1 conv + BN projection shortcuts), LeakyReLU
+everywhere, every conv with a bias, and the paper's head (global mean + linear).  The reference is
+written in torchvision's style (in-place activations and in-place residual add), so it is the
+strict side of the comparison.
+
+One training step = forward + cross-entropy + backward + SGD step (lr 0.04, momentum 0.9, weight
+decay 3e-4), on a fixed random batch.  The two networks are timed side by side: a warm-up, then
+``--rounds`` alternating rounds of ``--steps`` steps each (the order flips every round), and the
+median throughput of each is reported, so machine noise hits both alike.
+
+Usage::
+
+    python benchmarks/network_speed.py --batch-size 64 --input-shape 3,28,28 --steps 5 --rounds 5
+
+The last line of stdout is one JSON object: ``ratio`` (einnas_ips / reference_ips),
+``einnas_ips``, ``reference_ips`` (images per second), ``einnas_params``, ``reference_params``
+and the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from einnas.grammar import Module, analyze, network_params, parse
+from einnas.nn.compile import compile_network
+
+# ----------------------------------------------------------------------------------------------
+# The seed tree (from einnas.seeds when available; otherwise built here from einspace.md §4.6)
+
+
+def _conv(k: int, s: int, p: int, d: int) -> str:
+    return f"routing[im2col({k},{s},{p}), computation[linear{d}], col2im]"
+
+
+def _seq(a: str, b: str) -> str:
+    return f"sequential[{a}, {b}]"
+
+
+def _block(d: int, stride: int) -> str:
+    first = _conv(3, stride, 1, d)
+    main = _seq(
+        _seq(_seq(first, "computation[norm]"), "computation[leakyrelu]"),
+        _seq(_conv(3, 1, 1, d), "computation[norm]"),
+    )
+    shortcut = (
+        "computation[identity]" if stride == 1 else _seq(_conv(1, 2, 0, d), "computation[norm]")
+    )
+    return _seq(f"branching(2)[clone(2), {main}, {shortcut}, add]", "computation[leakyrelu]")
+
+
+def fallback_resnet18_text() -> str:
+    """ResNet-18 "no max-pool" of einspace.md §4.6 (bare terminals wrapped as computations)."""
+    stem = _seq(
+        _seq(_seq(_conv(3, 1, 1, 64), "computation[norm]"), "computation[leakyrelu]"),
+        _conv(3, 2, 1, 64),
+    )
+
+    def stage(d: int, stride: int) -> str:
+        return _seq(_block(d, stride), _block(d, 1))
+
+    return _seq(_seq(stem, _seq(stage(64, 1), stage(128, 2))), _seq(stage(256, 2), stage(512, 2)))
+
+
+def resnet18_tree() -> tuple[Module, str]:
+    """The ResNet-18 seed tree and where it came from."""
+    try:
+        from einnas.seeds import seed_tree
+    except ImportError:
+        return parse(fallback_resnet18_text()), "benchmark fallback text"
+    return seed_tree("resnet18"), "einnas.seeds"
+
+
+# ----------------------------------------------------------------------------------------------
+# The hand-written reference
+
+
+class BasicBlock(nn.Module):
+    """Post-activation basic block (torchvision style, LeakyReLU, convs with bias)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=True)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.act = nn.LeakyReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=True)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=True), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += identity
+        return self.act(out)  # type: ignore[no-any-return]
+
+
+class ReferenceResNet18(nn.Module):
+    """Hand-written ResNet-18 with exactly the seed's architecture."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=True),
+            nn.BatchNorm2d(64),
+            nn.LeakyReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1, bias=True),  # replaces the max-pool
+        )
+        layers: list[nn.Module] = []
+        cin = 64
+        for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(cin, width, stride), BasicBlock(width, width, 1)]
+            cin = width
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layers(self.stem(x))
+        return self.fc(x.mean(dim=(2, 3)))  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------------------------------------
+# Timing
+
+
+class Runner:
+    """A network, its optimiser and a fixed batch; ``steps(n)`` returns the seconds taken."""
+
+    def __init__(self, net: nn.Module, x: Tensor, y: Tensor) -> None:
+        self.net = net.train()
+        self.opt = torch.optim.SGD(net.parameters(), lr=0.04, momentum=0.9, weight_decay=3e-4)
+        self.x = x
+        self.y = y
+
+    def steps(self, n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            self.opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(self.net(self.x), self.y)
+            loss.backward()  # type: ignore[no-untyped-call]
+            self.opt.step()
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--input-shape", default="3,28,28", help="C,H,W (default 3,28,28)")
+    ap.add_argument("--num-classes", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=5, help="training steps per timed round")
+    ap.add_argument("--rounds", type=int, default=5, help="timed rounds per network")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps per network first")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    shape = tuple(int(d) for d in args.input_shape.replace("x", ",").split(","))
+    if len(shape) != 3:
+        ap.error("--input-shape must be C,H,W")
+
+    tree, source = resnet18_tree()
+    analysis = analyze(tree, shape)
+    torch.manual_seed(args.seed)
+    ours = compile_network(tree, shape, args.num_classes)
+    torch.manual_seed(args.seed)
+    ref = ReferenceResNet18(shape[0], args.num_classes)
+    ours_params = sum(p.numel() for p in ours.parameters())
+    ref_params = sum(p.numel() for p in ref.parameters())
+    expected = network_params(analysis, args.num_classes)
+    print(f"tree from {source}; analysed params {expected:,}")
+    print(f"einnas params {ours_params:,}   reference params {ref_params:,}")
+    if not ours_params == ref_params == expected:
+        raise SystemExit(
+            "parameter counts disagree: the two networks are not the same architecture"
+        )
+
+    gen = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(args.batch_size, *shape, generator=gen)
+    y = torch.randint(0, args.num_classes, (args.batch_size,), generator=gen)
+    runners = {"einnas": Runner(ours, x, y), "reference": Runner(ref, x, y)}
+    for r in runners.values():
+        r.steps(args.warmup)
+
+    ips: dict[str, list[float]] = {name: [] for name in runners}
+    order = list(runners)
+    for i in range(args.rounds):
+        for name in order if i % 2 == 0 else reversed(order):
+            seconds = runners[name].steps(args.steps)
+            ips[name].append(args.steps * args.batch_size / seconds)
+        print(
+            f"round {i + 1}/{args.rounds}: "
+            + "  ".join(f"{n} {ips[n][-1]:8.1f} img/s" for n in order),
+            flush=True,
+        )
+
+    ours_ips = statistics.median(ips["einnas"])
+    ref_ips = statistics.median(ips["reference"])
+    result = {
+        "ratio": round(ours_ips / ref_ips, 4),
+        "einnas_ips": round(ours_ips, 2),
+        "reference_ips": round(ref_ips, 2),
+        "einnas_params": ours_params,
+        "reference_params": ref_params,
+        "batch_size": args.batch_size,
+        "input_shape": list(shape),
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

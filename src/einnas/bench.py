@@ -1,0 +1,465 @@
+"""Benchmarking search strategies on tabular benchmarks: many seeds, several budgets.
+
+:func:`run_bench` runs every strategy of a :class:`BenchConfig` once per seed, as one study per
+(strategy, seed) named ``bench-<space>-<dataset>-<strategy>-s<seed>``, each up to the largest
+budget, through the ordinary search loop (:func:`einnas.study.runner.run_search`).  The studies
+are independent, so they run in parallel in a pool of worker processes (a ``forkserver`` /
+``spawn`` context; each worker loads the table once); the results do not depend on the number
+of workers.
+
+Each study's history is then read back from its storage and evaluated *as if it had stopped
+after B decisions* for every budget B: the trial with the best validation value among decisions
+``0 .. B-1`` (by proposal index; the earlier one on ties, as in the search loop) is the one the
+search selects, and its test value is what it reports.  :func:`summarise` gives, per strategy and
+budget, the mean and (sample, ``ddof=1``) standard deviation over seeds of that test value, the
+share of seeds whose first B decisions include a validation-optimal architecture (compared by the
+space's identity, i.e. the isomorphism class on NAS-Bench-201), and the strategy + storage time
+per query (``SearchOutcome.search_seconds`` over the queries evaluated; the table lookup is not
+included).  :func:`best_so_far_curves` gives the per-seed curves behind the plot.
+
+Storage: each study logs to its own in-memory storage, or, with ``storage=PATH``, all studies
+are written to one SQLite file by all workers at once (WAL mode; a writer waits for the others'
+locks up to the storage's busy timeout, :data:`SQLITE_TIMEOUT`).  The file is opened with
+``synchronous=NORMAL`` by default: in WAL mode a commit is then not fsync'ed (an acknowledged
+trial survives a crash of the process, not a power loss), which makes the log about ten times
+cheaper than the storage's default ``FULL`` (one fsync per trial start and finish); pass
+``sqlite_synchronous="FULL"`` for that.  A study already present in the file is resumed (its
+finished trials are replayed, not evaluated again).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from einnas.evaluators.tabular import TabularEvaluator
+from einnas.experiment import SearchSpec, build_search
+from einnas.spaces.base import SearchSpace, SearchSpaceError
+from einnas.strategies import STRATEGY_NAMES, Strategy
+from einnas.study.storage import Storage, open_storage
+from einnas.study.trial import TrialState
+
+__all__ = [
+    "BenchConfig",
+    "BenchResult",
+    "RunRecord",
+    "best_so_far",
+    "best_so_far_curves",
+    "format_table",
+    "run_bench",
+    "study_name",
+    "summarise",
+]
+
+SQLITE_TIMEOUT = 60.0
+"""Seconds a writer waits for another worker's lock on the shared SQLite file."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to benchmark.  ``dataset`` ``None`` takes the space's default (if it has one)."""
+
+    space: str = "nb201"
+    dataset: str | None = None
+    strategies: tuple[str, ...] = ("rs", "re", "ls")
+    budgets: tuple[int, ...] = (50, 100, 150)
+    seeds: int = 100
+    first_seed: int = 0
+    workers: int = 2
+    storage: str | None = None  # None: in-memory, one storage per study; else an SQLite file
+    benchmark_dir: str | None = None
+    sqlite_synchronous: str = "NORMAL"  # of the SQLite file: NORMAL (no fsync per commit) or FULL
+
+    def __post_init__(self) -> None:
+        if not self.strategies:
+            raise ValueError("give at least one strategy")
+        unknown = [s for s in self.strategies if s not in STRATEGY_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown strategy {unknown[0]!r}: choose from {', '.join(STRATEGY_NAMES)}"
+            )
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"a strategy is listed twice in {', '.join(self.strategies)}")
+        if not self.budgets or any(b < 1 for b in self.budgets):
+            raise ValueError(f"budgets must be positive integers, got {list(self.budgets)}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.first_seed < 0:
+            raise ValueError(f"first seed must be >= 0, got {self.first_seed}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        sync = self.sqlite_synchronous.upper()
+        if sync not in ("NORMAL", "FULL"):
+            raise ValueError(f"SQLite synchronous must be NORMAL or FULL, got {sync!r}")
+        object.__setattr__(self, "sqlite_synchronous", sync)
+        object.__setattr__(self, "budgets", tuple(sorted(set(self.budgets))))
+        spec = SearchSpec(space=self.space, dataset=self.dataset)  # validates the space name
+        object.__setattr__(self, "space", spec.space)
+        object.__setattr__(self, "dataset", spec.dataset)
+
+    @property
+    def max_budget(self) -> int:
+        return max(self.budgets)
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+
+def study_name(space: str, dataset: str, strategy: str, seed: int) -> str:
+    """The study of one (strategy, seed) run, e.g. ``bench-nb201-cifar10-re-s7``."""
+    return f"bench-{space}-{dataset}-{strategy}-s{seed}"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One (strategy, seed) study, by decision index ``k = 0 .. budget - 1``.
+
+    ``val[k]`` / ``test[k]`` are ``None`` for a failed trial; ``optimal[k]`` says whether decision
+    ``k`` proposed a validation-optimal architecture (by identity).
+    """
+
+    strategy: str
+    seed: int
+    study: str
+    val: tuple[float | None, ...]
+    test: tuple[float | None, ...]
+    optimal: tuple[bool, ...]
+    search_seconds: float  # strategy + storage time of the queries evaluated now
+    evaluated_now: int  # queries evaluated by this run (the others were replayed from the log)
+    wall_seconds: float
+    cpu_seconds: float = 0.0  # CPU time of the worker process on this study (all of run_one)
+
+    @property
+    def overhead_ms_per_query(self) -> float | None:
+        if self.evaluated_now == 0:
+            return None
+        return 1000.0 * self.search_seconds / self.evaluated_now
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """The outcome of :func:`run_bench`: the config, the dataset's canonical name, every run."""
+
+    config: BenchConfig
+    dataset: str
+    runs: list[RunRecord]
+    wall_seconds: float
+    storage_note: str = field(default="")
+
+    def summary(self) -> list[dict[str, Any]]:
+        return summarise(self.runs, self.config.budgets, self.config.strategies)
+
+    def curves(self) -> dict[str, npt.NDArray[np.float64]]:
+        return best_so_far_curves(self.runs, self.config.max_budget, self.config.strategies)
+
+    def to_json(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "space": cfg.space,
+            "dataset": self.dataset,
+            "results": self.summary(),
+            "seeds": cfg.seeds,
+            "first_seed": cfg.first_seed,
+            "budgets": list(cfg.budgets),
+            "strategies": list(cfg.strategies),
+            "workers": cfg.workers,
+            "storage": cfg.storage,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "worker_cpu_seconds": round(self.cpu_seconds, 3),
+        }
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time the studies took in the workers (a load-independent cost measure)."""
+        return sum(r.cpu_seconds for r in self.runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# One study (runs in a worker process)
+
+
+@dataclass(frozen=True)
+class _Job:
+    space: str
+    dataset: str | None
+    strategy: str
+    seed: int
+    budget: int
+    benchmark_dir: str | None
+    storage: str | None
+    synchronous: str = "NORMAL"
+
+
+_Built = tuple[SearchSpace[Any], TabularEvaluator, Strategy, SearchSpec, frozenset[str]]
+_BUILT: dict[tuple[str, str | None, str, str | None], _Built] = {}
+_STORAGES: dict[str, Storage] = {}
+_OPTIMAL_CACHE: dict[tuple[str, str | None, str | None], dict[str, bool]] = {}
+
+
+def _build(space: str, dataset: str | None, strategy: str, benchmark_dir: str | None) -> _Built:
+    """Space, evaluator, strategy, spec and optimal identities; cached per process."""
+    key = (space, dataset, strategy, benchmark_dir)
+    hit = _BUILT.get(key)
+    if hit is None:
+        spec = SearchSpec(
+            space=space, dataset=dataset, strategy=strategy, benchmark_dir=benchmark_dir
+        )
+        sp, evaluator, strat = build_search(spec)
+        if not isinstance(evaluator, TabularEvaluator):  # pragma: no cover - build_search
+            raise SearchSpaceError(f"bench needs a tabular space, got {space!r}")
+        table = evaluator.table  # loads the table (once per process: it is cached)
+        optimal = frozenset(sp.identity(a) for a in table.val_optimal_archs())
+        hit = _BUILT[key] = (sp, evaluator, strat, spec, optimal)
+    return hit
+
+
+def _init_worker(space: str, dataset: str | None, benchmark_dir: str | None) -> None:
+    """Pool initializer: load the table before the first job."""
+    _build(space, dataset, STRATEGY_NAMES[0], benchmark_dir)
+
+
+def _storage(path: str | None, synchronous: str) -> Storage:
+    if path is None:
+        return open_storage(None)  # a fresh in-memory storage for this study
+    hit = _STORAGES.get(path)
+    if hit is None:
+        from einnas.study.sqlite_storage import SQLiteStorage
+
+        hit = SQLiteStorage(path, synchronous=synchronous, timeout=SQLITE_TIMEOUT)
+        _STORAGES[path] = hit
+    return hit
+
+
+def run_one(job: _Job) -> RunRecord:
+    """Run (or resume) one (strategy, seed) study and read its history back."""
+    from einnas.executors.base import InlineExecutor
+    from einnas.study.runner import run_search
+    from einnas.study.study import Study
+
+    cpu0 = time.process_time()
+    space, evaluator, strategy, base_spec, optimal = _build(
+        job.space, job.dataset, job.strategy, job.benchmark_dir
+    )
+    dataset = evaluator.table.dataset
+    # is the architecture of this text validation-optimal (by identity)? cached per table
+    is_optimal = _OPTIMAL_CACHE.setdefault((job.space, dataset, job.benchmark_dir), {})
+    name = study_name(job.space, dataset, job.strategy, job.seed)
+    spec = SearchSpec(
+        space=job.space,
+        dataset=base_spec.dataset,
+        strategy=job.strategy,
+        budget=job.budget,
+        seed=job.seed,
+        workers=1,
+        benchmark_dir=job.benchmark_dir,
+    )
+    storage = _storage(job.storage, job.synchronous)
+    study = Study.create_or_load(storage, name, spec.config(evaluator, strategy))
+    outcome = run_search(
+        study.storage, name, space, strategy, InlineExecutor(evaluator), job.budget, job.seed
+    )
+    n = job.budget
+    val: list[float | None] = [None] * n
+    test: list[float | None] = [None] * n
+    opt = [False] * n
+    seen = [False] * n
+    for t in study.storage.trials(name):
+        k = t.proposal
+        if not (0 <= k < n) or not t.is_finished or t.interrupted:
+            continue
+        seen[k] = True
+        if t.state is TrialState.COMPLETE:
+            val[k], test[k] = t.val, t.test
+        hit = is_optimal.get(t.arch)
+        if hit is None:
+            hit = is_optimal[t.arch] = space.identity(space.from_text(t.arch)) in optimal
+        opt[k] = hit
+    if not all(seen):
+        missing = seen.index(False)
+        raise RuntimeError(f"study {name!r}: decision {missing} has no finished trial")
+    if job.storage is None:
+        storage.close()
+    return RunRecord(
+        strategy=job.strategy,
+        seed=job.seed,
+        study=name,
+        val=tuple(val),
+        test=tuple(test),
+        optimal=tuple(opt),
+        search_seconds=outcome.search_seconds,
+        evaluated_now=outcome.evaluated_now,
+        wall_seconds=outcome.wall_seconds,
+        cpu_seconds=time.process_time() - cpu0,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole benchmark
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def run_bench(
+    config: BenchConfig, on_run: Callable[[RunRecord], None] | None = None
+) -> BenchResult:
+    """Run every (strategy, seed) study of ``config``; ``on_run`` is called as each finishes."""
+    t0 = time.perf_counter()
+    # Resolve the dataset name (and fail early on a missing table) in this process.
+    _, evaluator, _, spec, _ = _build(
+        config.space, config.dataset, config.strategies[0], config.benchmark_dir
+    )
+    dataset = evaluator.table.dataset
+    storage = None
+    if config.storage is not None:
+        storage = os.path.abspath(config.storage)
+        from einnas.study.sqlite_storage import SQLiteStorage
+
+        # create the schema and switch to WAL once, before the workers open the file
+        SQLiteStorage(
+            storage, synchronous=config.sqlite_synchronous, timeout=SQLITE_TIMEOUT
+        ).close()
+    # Interleave strategies so that slow and fast studies are spread over the workers.
+    jobs = [
+        _Job(
+            config.space,
+            spec.dataset,
+            s,
+            seed,
+            config.max_budget,
+            config.benchmark_dir,
+            storage,
+            config.sqlite_synchronous,
+        )
+        for seed in config.seed_list
+        for s in config.strategies
+    ]
+    runs: list[RunRecord] = []
+    if config.workers == 1:
+        for job in jobs:
+            runs.append(run_one(job))
+            if on_run is not None:
+                on_run(runs[-1])
+    else:
+        with ProcessPoolExecutor(
+            max_workers=config.workers,
+            mp_context=_mp_context(),
+            initializer=_init_worker,
+            initargs=(config.space, spec.dataset, config.benchmark_dir),
+        ) as pool:
+            futures = [pool.submit(run_one, job) for job in jobs]
+            for fut in as_completed(futures):
+                runs.append(fut.result())
+                if on_run is not None:
+                    on_run(runs[-1])
+    order = {s: i for i, s in enumerate(config.strategies)}
+    runs.sort(key=lambda r: (order[r.strategy], r.seed))
+    if storage is None:
+        note = "in-memory (one storage per study)"
+    else:
+        note = f"SQLite {storage} (synchronous={config.sqlite_synchronous}, shared by all workers)"
+    return BenchResult(config, dataset, runs, time.perf_counter() - t0, note)
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis
+
+
+def best_so_far(run: RunRecord, n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per query count ``1 .. n``: the test value of the selected trial and "optimum found".
+
+    The selected trial after ``q`` queries is the best by validation among decisions
+    ``0 .. q-1`` (the earlier one on ties); its test value is NaN while no trial succeeded.
+    """
+    if n > len(run.val):
+        raise ValueError(f"{run.study} has {len(run.val)} decisions, fewer than {n}")
+    test = np.full(n, np.nan)
+    found = np.zeros(n, dtype=bool)
+    best_val = -math.inf
+    best_test = math.nan
+    hit = False
+    for k in range(n):
+        v = run.val[k]
+        if v is not None and v > best_val:
+            best_val = v
+            t = run.test[k]
+            best_test = math.nan if t is None else t
+        hit = hit or run.optimal[k]
+        test[k] = best_test
+        found[k] = hit
+    return test, found
+
+
+def best_so_far_curves(
+    runs: Iterable[RunRecord], n: int, strategies: Sequence[str] | None = None
+) -> dict[str, npt.NDArray[np.float64]]:
+    """``{strategy: array (seeds, n)}`` of best-so-far test values (see :func:`best_so_far`)."""
+    rows: dict[str, list[npt.NDArray[np.float64]]] = {s: [] for s in strategies or ()}
+    for run in runs:
+        rows.setdefault(run.strategy, []).append(best_so_far(run, n)[0])
+    return {s: np.vstack(r) if r else np.empty((0, n)) for s, r in rows.items()}
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, digits)
+
+
+def summarise(
+    runs: Iterable[RunRecord], budgets: Sequence[int], strategies: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """One row per (strategy, budget): see the module docstring for the fields."""
+    by_strategy: dict[str, list[RunRecord]] = {s: [] for s in strategies or ()}
+    for run in runs:
+        by_strategy.setdefault(run.strategy, []).append(run)
+    n = max(budgets)
+    out: list[dict[str, Any]] = []
+    for strategy, group in by_strategy.items():
+        curves = [best_so_far(r, n) for r in group]
+        overheads = [o for r in group if (o := r.overhead_ms_per_query) is not None]
+        overhead = float(np.mean(overheads)) if overheads else None
+        for b in sorted(budgets):
+            tests = np.array([c[0][b - 1] for c in curves], dtype=np.float64)
+            tests = tests[np.isfinite(tests)]
+            found = [bool(c[1][b - 1]) for c in curves]
+            out.append(
+                {
+                    "strategy": strategy,
+                    "budget": b,
+                    "seeds": int(tests.size),
+                    "mean_test": _round(float(np.mean(tests)), 4) if tests.size else None,
+                    "std_test": _round(float(np.std(tests, ddof=1)), 4) if tests.size > 1 else None,
+                    "found_optimum": round(sum(found) / len(found), 4) if found else None,
+                    "overhead_ms_per_query": _round(overhead, 4),
+                }
+            )
+    return out
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows of :func:`summarise` as an aligned text table."""
+
+    def num(x: Any, fmt: str) -> str:
+        return "-" if x is None else format(x, fmt)
+
+    header = f"{'strategy':<10}{'budget':>7}{'seeds':>7}{'mean_test':>11}{'std_test':>10}"
+    header += f"{'found_opt':>11}{'overhead_ms/q':>15}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['strategy']:<10}{r['budget']:>7}{r['seeds']:>7}"
+            f"{num(r['mean_test'], '.2f'):>11}{num(r['std_test'], '.2f'):>10}"
+            f"{num(r['found_optimum'], '.2f'):>11}{num(r['overhead_ms_per_query'], '.3f'):>15}"
+        )
+    return "\n".join(lines)

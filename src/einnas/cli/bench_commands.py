@@ -1,0 +1,291 @@
+"""CLI verbs that compare strategies and summarise studies: ``bench`` and ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from einnas.experiment import ALL_SPACES
+from einnas.strategies import STRATEGY_NAMES
+from einnas.study.trial import Trial, TrialState
+
+DEFAULT_STORAGE = "runs.db"
+
+
+def add_parsers(sub: Any) -> None:
+    b = sub.add_parser(
+        "bench",
+        help="compare strategies over many seeds and budgets on a tabular benchmark",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Run every strategy once per seed (one study per strategy and seed, named
+bench-<space>-<dataset>-<strategy>-s<seed>) up to the largest budget, in parallel
+worker processes, and report for each strategy and budget B the test accuracy of
+the architecture each seed selects (best validation among its first B queries):
+mean and standard deviation over seeds, the share of seeds that found the
+validation-optimal architecture (up to isomorphism), and the strategy + storage
+time per query (the table lookup excluded).
+
+Examples:
+  einnas bench --space nb201 --dataset cifar10 --strategies rs,re,ls \\
+      --budgets 50,100,150 --seeds 100 --json out.json --plot out.png
+  einnas bench --space transnas-micro --dataset class_scene --seeds 20 --storage bench.db
+""",
+    )
+    b.add_argument(
+        "--space", choices=ALL_SPACES, default="nb201", help="search space (default nb201)"
+    )
+    b.add_argument(
+        "--dataset",
+        "--task",
+        dest="dataset",
+        default=None,
+        help="dataset (nb201: cifar10, cifar100, imagenet) or TransNAS task (class_scene, ...)",
+    )
+    b.add_argument(
+        "--strategies",
+        default=",".join(STRATEGY_NAMES),
+        help=f"comma-separated, from {', '.join(STRATEGY_NAMES)} (default: all)",
+    )
+    b.add_argument(
+        "--budgets", default="50,100,150", help="comma-separated query budgets (default 50,100,150)"
+    )
+    b.add_argument(
+        "--seeds", type=int, default=100, help="number of seeds per strategy (default 100)"
+    )
+    b.add_argument(
+        "--first-seed", type=int, default=0, help="seeds are FIRST .. FIRST+SEEDS-1 (default 0)"
+    )
+    b.add_argument(
+        "--workers", type=int, default=2, help="worker processes (default 2; 1 = in this process)"
+    )
+    b.add_argument(
+        "--storage",
+        default=None,
+        help="SQLite file receiving every study (default: in-memory storages, nothing kept)",
+    )
+    b.add_argument(
+        "--sqlite-sync",
+        choices=("normal", "full"),
+        default="normal",
+        help="SQLite synchronous mode of --storage: normal (default; no fsync per commit, "
+        "survives a process crash) or full (fsync every trial start and finish)",
+    )
+    b.add_argument(
+        "--benchmark-dir",
+        default=None,
+        help="folder of the tabular benchmarks (or set EINNAS_BENCHMARK_DIR)",
+    )
+    b.add_argument(
+        "--json",
+        dest="json_path",
+        default=None,
+        metavar="FILE",
+        help="write the results table as JSON",
+    )
+    b.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="plot mean test accuracy vs queries (± standard error)",
+    )
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_bench)
+
+    r = sub.add_parser(
+        "report",
+        help="summarise one study: counts, best trial, time; optionally a progress plot",
+    )
+    r.add_argument(
+        "--storage", default=DEFAULT_STORAGE, help=f"SQLite file (default {DEFAULT_STORAGE})"
+    )
+    r.add_argument(
+        "--study", default=None, help="study name (may be left out when the file holds one study)"
+    )
+    r.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="best-so-far validation (and its test) vs trial number",
+    )
+    r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    r.set_defaults(func=cmd_report)
+
+
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"--{what} must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"--{what} is empty")
+    return values
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip().lower() for x in text.split(",") if x.strip())
+    if not names:
+        raise ValueError("--strategies is empty")
+    return names
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from einnas.bench import BenchConfig, RunRecord, format_table, run_bench
+
+    config = BenchConfig(
+        space=args.space,
+        dataset=args.dataset,
+        strategies=_name_list(args.strategies),
+        budgets=_int_list(args.budgets, "budgets"),
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        workers=args.workers,
+        storage=args.storage,
+        benchmark_dir=args.benchmark_dir,
+        sqlite_synchronous=args.sqlite_sync,
+    )
+    total = len(config.strategies) * config.seeds
+    bar = tqdm(total=total, desc="bench", unit="study", disable=args.no_progress, file=sys.stderr,
+               dynamic_ncols=True)  # fmt: skip
+
+    def on_run(run: RunRecord) -> None:
+        bar.update(1)
+
+    try:
+        result = run_bench(config, on_run)
+    finally:
+        bar.close()
+    rows = result.summary()
+    seeds = f"{config.first_seed}..{config.first_seed + config.seeds - 1}"
+    print(
+        f"{config.space} / {result.dataset}: {len(config.strategies)} strategies x "
+        f"{config.seeds} seeds ({seeds}), budgets {','.join(map(str, config.budgets))}; "
+        f"{config.workers} worker process(es); storage: {result.storage_note}"
+    )
+    print(format_table(rows))
+    if args.json_path:
+        parent = os.path.dirname(args.json_path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(args.json_path, "w", encoding="utf-8") as fh:
+            json.dump(result.to_json(), fh, indent=2)
+            fh.write("\n")
+        print(f"results written to {args.json_path}")
+    if args.plot:
+        from einnas.viz.plots import plot_strategy_comparison
+
+        title = f"{config.space} / {result.dataset}: {config.seeds} seeds"
+        plot_strategy_comparison(result.curves(), args.plot, title)
+        print(f"plot written to {args.plot}")
+    print(
+        f"total wall time: {result.wall_seconds:.1f} s "
+        f"(CPU time in the studies: {result.cpu_seconds:.1f} s over {config.workers} worker(s))"
+    )
+    return 0
+
+
+def _storage_exists(storage: str) -> bool:
+    if storage in ("", ":memory:") or "://" in storage:
+        return True  # open_storage validates URLs; memory is always "there" (and empty)
+    return os.path.isfile(storage)
+
+
+def _trial_json(t: Trial | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {"number": t.number, "arch": t.arch, "val": t.val, "test": t.test}
+
+
+def _summary(study: Any, storage: str) -> dict[str, Any]:
+    trials: list[Trial] = study.trials()
+    counts = {s.value: 0 for s in TrialState}
+    interrupted = 0
+    for t in trials:
+        if t.interrupted:
+            interrupted += 1
+        else:
+            counts[t.state.value] += 1
+    durations = [t.duration for t in trials if t.duration is not None]
+    starts = [t.started_at for t in trials if t.started_at is not None]
+    ends = [t.finished_at for t in trials if t.finished_at is not None]
+    return {
+        "study": study.name,
+        "storage": storage,
+        "budget": study.budget,
+        "trials": len(trials),
+        "finished": counts["complete"] + counts["failed"] + counts["pruned"],
+        "complete": counts["complete"],
+        "failed": counts["failed"],
+        "pruned": counts["pruned"],
+        "interrupted": interrupted,
+        "running": counts["running"],
+        "best": _trial_json(study.best_trial()),
+        "evaluation_seconds": sum(durations) if durations else None,
+        "wall_seconds": (max(ends) - min(starts)) if starts and ends else None,
+        "config": study.config,
+    }
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from einnas.study.storage import open_storage
+    from einnas.study.study import Study
+
+    if not _storage_exists(args.storage):
+        raise FileNotFoundError(f"no storage file {args.storage!r}")
+    storage = open_storage(args.storage)
+    name = args.study
+    if name is None:
+        names = [s.name for s in storage.list_studies()]
+        if len(names) != 1:
+            listed = ", ".join(names) if names else "none"
+            raise ValueError(f"give --study: {args.storage} holds {len(names)} studies ({listed})")
+        name = names[0]
+    if storage.get_study(name) is None:
+        names = [s.name for s in storage.list_studies()]
+        listed = ", ".join(names) if names else "none"
+        raise ValueError(f"no study named {name!r} in {args.storage} (studies: {listed})")
+    study = Study.load(storage, name)
+    summary = _summary(study, args.storage)
+    if args.plot:
+        from einnas.viz.plots import plot_study_progress
+
+        cfg = study.config
+        what = " / ".join(str(cfg[k]) for k in ("space", "dataset") if cfg.get(k))
+        strategy = cfg.get("strategy")
+        if isinstance(strategy, dict):
+            strategy = strategy.get("name")
+        title = f"study {name}" + (f" ({what}, {strategy})" if what else "")
+        plot_study_progress(study.trials(), args.plot, title)
+        summary["plot"] = args.plot
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    best = summary["best"]
+    print(f"study {name} in {args.storage}")
+    print(f"  budget:      {summary['budget']}")
+    print(
+        f"  trials:      {summary['trials']} = {summary['finished']} finished "
+        f"({summary['complete']} complete, {summary['failed']} failed, {summary['pruned']} pruned)"
+        f" + {summary['interrupted']} interrupted + {summary['running']} running"
+    )
+    if best is None:
+        print("  best:        no successful trial")
+    else:
+        print(f"  best:        trial {best['number']}: {best['arch']}")
+        print(f"               validation {_fmt(best['val'])}  test {_fmt(best['test'])}")
+    print(
+        f"  time:        {_fmt(summary['wall_seconds'], 1)} s wall (first start to last finish), "
+        f"{_fmt(summary['evaluation_seconds'], 1)} s of evaluation"
+    )
+    if args.plot:
+        print(f"  plot:        {args.plot}")
+    return 0

@@ -1,0 +1,77 @@
+"""What an evaluator is: a picklable object that turns an architecture's text into a score.
+
+Evaluators run wherever the executor puts them (this process, a pool worker, a Ray worker), so
+they receive the canonical text, never a live object, and load what they need lazily.  An
+evaluation that raises, returns a non-finite validation score, or breaks a limit is reported as a
+failed trial by :func:`run_evaluation`; the search goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Outcome of one evaluation.  ``val`` is the search objective (higher is better)."""
+
+    val: float | None
+    test: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    duration: float | None = None  # seconds of evaluation (may be simulated)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.val is not None and math.isfinite(self.val)
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Scores architectures given as canonical text."""
+
+    def evaluate(self, arch: str, seed: int) -> EvalResult:
+        """Evaluate one architecture; may raise (the caller turns that into a failed trial)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description recorded in the study config."""
+        ...
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One unit of work for an executor: who evaluates what, with which seed."""
+
+    proposal: int
+    arch: str
+    seed: int
+
+
+def run_evaluation(evaluator: Evaluator, task: EvalTask) -> EvalResult:
+    """Evaluate ``task`` and never raise: failures come back as results with ``error`` set."""
+    start = time.perf_counter()
+    try:
+        result = evaluator.evaluate(task.arch, task.seed)
+    except Exception as e:  # any failure of one trial must not stop the search
+        tb = traceback.format_exc(limit=3)
+        return EvalResult(
+            None, None, {"traceback": tb}, time.perf_counter() - start, f"{type(e).__name__}: {e}"
+        )
+    if result.error is None and (result.val is None or not math.isfinite(result.val)):
+        return EvalResult(
+            None,
+            result.test,
+            result.metrics,
+            result.duration,
+            f"non-finite objective {result.val!r}",
+        )
+    if result.duration is None:
+        return EvalResult(
+            result.val, result.test, result.metrics, time.perf_counter() - start, result.error
+        )
+    return result

@@ -1,0 +1,312 @@
+"""Training evaluator: compile an einspace tree, train it with the einspace protocol, score it.
+
+The protocol (DECISIONS.md §2, einspace.md §5.2): SGD (lr 0.04, momentum 0.9, weight decay 3e-4),
+``CosineAnnealingLR(T_max=epochs)`` stepped once per epoch, cross-entropy, batch 256 with shuffled,
+``drop_last`` training batches, 8 epochs in the search phase.  After every epoch the network is
+scored on the validation split (accuracy in %); the fitness is the **last** epoch's validation
+accuracy.  The final phase (``final=True``) retrains from scratch on train + validation (64 epochs
+by convention) and reports the test accuracy after the last epoch.
+
+Everything is kept simple and fast on CPU: the whole data set lives in memory as tensors (on the
+training device), batches are gathered by index with a seeded ``torch.Generator``, there is no
+``DataLoader``.  For a given seed a CPU run is deterministic (``torch.manual_seed`` fixes the
+initialisation, the generator the batch order).
+
+Failures are results, not exceptions: too many parameters (checked from the tree before anything is
+built), a non-finite training loss and the wall-clock limit each give a :class:`TrainingResult`
+with ``error`` set.  Anything else (an invalid tree, out of memory) raises, and
+:func:`einnas.evaluators.base.run_evaluation` turns it into a failed trial.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from einnas.data.datasets import Dataset, canonical_dataset_name, load_dataset
+from einnas.evaluators.base import EvalResult
+from einnas.grammar import Module, analyze, network_params, parse
+from einnas.nn.compile import compile_network
+
+__all__ = [
+    "TrainingConfig",
+    "TrainingEvaluator",
+    "TrainingResult",
+    "resolve_device",
+    "train_and_evaluate",
+]
+
+Device = Literal["cpu", "cuda", "auto"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Hyper-parameters and limits of one training run (defaults: the einspace search phase).
+
+    ``max_params`` fails a network with more parameters (backbone + head) before it is built;
+    ``max_seconds`` fails a run whose wall-clock time (training + evaluation) exceeds it;
+    ``num_threads`` sets ``torch.set_num_threads`` in the evaluating process.
+    """
+
+    epochs: int = 8
+    batch_size: int = 256
+    lr: float = 0.04
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    device: Device = "cpu"
+    max_params: int | None = None
+    max_seconds: float | None = None
+    num_threads: int | None = None
+    eval_batch_size: int = 1024
+    drop_last: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch sizes must be >= 1")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class TrainingResult:
+    """Outcome of :func:`train_and_evaluate`.
+
+    ``val`` is the last epoch's validation accuracy in % (search phase) and ``test`` the final test
+    accuracy in % (final phase); on failure ``error`` says why and ``failure`` names the kind
+    (``"params"``, ``"nan"``, ``"timeout"``).  ``model`` is the trained network (``None`` when
+    training never started).
+    """
+
+    val: float | None
+    test: float | None
+    params: int
+    macs: int
+    val_curve: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    epochs: int = 0
+    seconds: float = 0.0
+    final: bool = False
+    device: str = "cpu"
+    error: str | None = None
+    failure: str | None = None
+    model: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def metrics(self) -> dict[str, Any]:
+        """JSON-able metrics recorded with the trial."""
+        m: dict[str, Any] = {
+            "params": self.params,
+            "macs": self.macs,
+            "val_curve": list(self.val_curve),
+            "train_loss": list(self.train_loss),
+            "epochs": self.epochs,
+            "seconds": self.seconds,
+            "final": self.final,
+            "device": self.device,
+        }
+        if self.failure is not None:
+            m["failure"] = self.failure
+        return m
+
+    def to_eval_result(self) -> EvalResult:
+        """The Evaluator-protocol view; in the final phase ``val`` carries the test accuracy."""
+        val = self.test if self.final else self.val
+        return EvalResult(val, self.test, self.metrics(), self.seconds, self.error)
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def _as_tensors(x: Any, y: Any, device: torch.device) -> tuple[Tensor, Tensor]:
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    yt = torch.as_tensor(y, dtype=torch.long)
+    return xt.to(device), yt.to(device)
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
+    """Top-1 accuracy in %."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=y.device)
+    for i in range(0, len(y), batch_size):
+        logits = model(x[i : i + batch_size])
+        correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum()
+    return 100.0 * float(correct.item()) / max(1, len(y))
+
+
+def train_and_evaluate(
+    tree_or_text: Module | str,
+    dataset: Dataset,
+    config: TrainingConfig | None = None,
+    seed: int = 0,
+    final: bool = False,
+) -> TrainingResult:
+    """Train ``tree_or_text`` on ``dataset`` with ``config`` from scratch and score it.
+
+    Search phase (``final=False``): train on the train split, validation accuracy after every
+    epoch, ``val`` = the last one.  Final phase: train on train + validation, ``test`` = test
+    accuracy after the last epoch.  Returns a failed result (``error`` set) for too many
+    parameters, a non-finite loss or the time limit; raises for an invalid tree.
+    """
+    cfg = config if config is not None else TrainingConfig()
+    start = time.perf_counter()
+    tree = parse(tree_or_text) if isinstance(tree_or_text, str) else tree_or_text
+    device = resolve_device(cfg.device)
+    if cfg.num_threads is not None and torch.get_num_threads() != cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+
+    analysis = analyze(tree, dataset.input_shape)
+    params = network_params(analysis, dataset.num_classes)
+    result = TrainingResult(None, None, params, analysis.macs, final=final, device=str(device))
+    if cfg.max_params is not None and params > cfg.max_params:
+        result.error = f"network has {params:,} parameters, over the limit of {cfg.max_params:,}"
+        result.failure = "params"
+        result.seconds = time.perf_counter() - start
+        return result
+
+    torch.manual_seed(seed)
+    model = compile_network(tree, dataset.input_shape, dataset.num_classes).to(device)
+    result.model = model
+    gen = torch.Generator().manual_seed(seed)
+
+    if final:
+        tx, ty = dataset.train_val()
+        train_x, train_y = _as_tensors(tx, ty, device)
+    else:
+        train_x, train_y = _as_tensors(dataset.train_x, dataset.train_y, device)
+    val_x, val_y = _as_tensors(dataset.val_x, dataset.val_y, device)
+
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    loss_fn = nn.CrossEntropyLoss()
+    n = len(train_y)
+    bs = min(cfg.batch_size, n)
+    n_batches = n // bs if cfg.drop_last else math.ceil(n / bs)
+    check_each_batch = device.type == "cpu"  # free on CPU; on GPU it would sync every batch
+
+    def over_time() -> bool:
+        return cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+
+    try:
+        for epoch in range(cfg.epochs):
+            model.train()
+            perm = torch.randperm(n, generator=gen).to(device)
+            total = torch.zeros((), device=device)
+            for b in range(n_batches):
+                idx = perm[b * bs : (b + 1) * bs]
+                loss = loss_fn(model(train_x[idx]), train_y[idx])
+                if check_each_batch and not math.isfinite(loss.item()):
+                    raise _NonFinite(
+                        f"non-finite training loss in epoch {epoch + 1}, batch {b + 1}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+                if over_time():
+                    raise _Timeout(
+                        f"over the time limit of {cfg.max_seconds} s in epoch {epoch + 1}"
+                    )
+            scheduler.step()
+            mean_loss = float(total.item()) / max(1, n_batches)
+            if not math.isfinite(mean_loss):
+                raise _NonFinite(f"non-finite training loss in epoch {epoch + 1}")
+            result.train_loss.append(mean_loss)
+            result.epochs = epoch + 1
+            if not final:
+                result.val_curve.append(_accuracy(model, val_x, val_y, cfg.eval_batch_size))
+            if over_time():
+                raise _Timeout(
+                    f"over the time limit of {cfg.max_seconds} s after epoch {epoch + 1}"
+                )
+        if final:
+            test_x, test_y = _as_tensors(dataset.test_x, dataset.test_y, device)
+            result.test = _accuracy(model, test_x, test_y, cfg.eval_batch_size)
+        else:
+            result.val = result.val_curve[-1]
+    except _NonFinite as e:
+        result.error, result.failure = str(e), "nan"
+    except _Timeout as e:
+        result.error, result.failure = str(e), "timeout"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# The evaluator
+
+
+@lru_cache(maxsize=4)
+def _cached_dataset(name: str, limit: int | None) -> Dataset:
+    """Load a data set once per process (optionally its first ``limit`` examples per split)."""
+    data = load_dataset(name)
+    return data.subset(limit) if limit is not None else data
+
+
+@dataclass(frozen=True)
+class TrainingEvaluator:
+    """The training evaluator of the Evaluator protocol.
+
+    Holds only the data set's name (``mnist1d``, ``fashion-mnist`` or a folder path, made
+    absolute) and the config, so it pickles small; each process loads the data set lazily, once.
+    ``limit`` keeps the first ``limit`` examples of every split (smoke tests, quick searches).
+    ``final=True`` evaluates in the final phase: the result's ``val`` and ``test`` are both the test
+    accuracy after training on train + validation.
+    """
+
+    dataset: str
+    config: TrainingConfig = field(default_factory=TrainingConfig)
+    final: bool = False
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dataset", canonical_dataset_name(self.dataset))
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}")
+
+    @property
+    def data(self) -> Dataset:
+        """The data set, loaded on first use in this process."""
+        return _cached_dataset(self.dataset, self.limit)
+
+    def evaluate(self, arch: str, seed: int) -> EvalResult:
+        """Train ``arch`` (canonical text) with ``seed`` and return its score."""
+        result = train_and_evaluate(arch, self.data, self.config, seed, final=self.final)
+        return result.to_eval_result()
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description recorded in the study config."""
+        return {
+            "kind": "training",
+            "dataset": self.dataset,
+            "final": self.final,
+            "limit": self.limit,
+            **asdict(self.config),
+        }

@@ -1,0 +1,53 @@
+"""Executors decide *where* evaluations run; strategies decide *what* to evaluate.
+
+Every executor takes an :class:`~einnas.evaluators.base.EvalTask` and returns a
+``concurrent.futures.Future`` of an :class:`~einnas.evaluators.base.EvalResult`.  The search
+loop only waits on futures, so an in-process run, a local process pool and a Ray cluster are
+interchangeable, and the order in which results are *used* is fixed by the search loop, not by
+which worker finishes first.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+
+from einnas.evaluators.base import EvalResult, EvalTask, Evaluator, run_evaluation
+
+
+class Executor(ABC):
+    """Runs evaluations of one evaluator."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+
+    @property
+    @abstractmethod
+    def capacity(self) -> int:
+        """How many evaluations can usefully run at once."""
+
+    @abstractmethod
+    def submit(self, task: EvalTask) -> Future[EvalResult]:
+        """Start evaluating ``task``."""
+
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Release workers (no-op by default)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+class InlineExecutor(Executor):
+    """Evaluates in the calling process, at submission time."""
+
+    @property
+    def capacity(self) -> int:
+        return 1
+
+    def submit(self, task: EvalTask) -> Future[EvalResult]:
+        fut: Future[EvalResult] = Future()
+        fut.set_result(run_evaluation(self.evaluator, task))
+        return fut
