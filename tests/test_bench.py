@@ -253,3 +253,14 @@ def test_report_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["report", "--storage", str(db)]) == 2
     assert "give --study" in capsys.readouterr().err
     assert main(["report", "--storage", str(db), "--study", "z"]) != 0
+
+
+@needs_data
+@pytest.mark.benchmark_data
+def test_bench_reads_a_shorter_budget_from_a_longer_study(tmp_path: Path) -> None:
+    db = str(tmp_path / "bench.db")
+    long = run_bench(BenchConfig("nb201", "cifar10", ("re",), (12,), 2, 0, 1, db, str(DATA)))
+    short = run_bench(BenchConfig("nb201", "cifar10", ("re",), (5,), 2, 0, 1, db, str(DATA)))
+    assert all(r.evaluated_now == 0 for r in short.runs)
+    for a, b in zip(short.runs, long.runs):
+        assert a.val == b.val[:5] and a.test == b.test[:5]

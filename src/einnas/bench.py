@@ -264,7 +264,13 @@ def run_one(job: _Job) -> RunRecord:
         benchmark_dir=job.benchmark_dir,
     )
     storage = _storage(job.storage, job.synchronous)
-    study = Study.create_or_load(storage, name, spec.config(evaluator, strategy))
+    config = spec.config(evaluator, strategy)
+    if storage.get_study(name) is not None:
+        recorded = Study.load(storage, name).budget
+        if isinstance(recorded, int) and recorded > job.budget:
+            config["budget"] = recorded  # a longer run exists: reuse its first decisions
+    # create the study, or resume / extend it (its identity keys are checked against config)
+    study = Study.create_or_load(storage, name, config)
     outcome = run_search(
         study.storage, name, space, strategy, InlineExecutor(evaluator), job.budget, job.seed
     )
@@ -348,10 +354,14 @@ def run_bench(
     ]
     runs: list[RunRecord] = []
     if config.workers == 1:
-        for job in jobs:
-            runs.append(run_one(job))
-            if on_run is not None:
-                on_run(runs[-1])
+        try:
+            for job in jobs:
+                runs.append(run_one(job))
+                if on_run is not None:
+                    on_run(runs[-1])
+        finally:
+            if storage is not None and storage in _STORAGES:
+                _STORAGES.pop(storage).close()
     else:
         with ProcessPoolExecutor(
             max_workers=config.workers,

@@ -11,6 +11,7 @@ from einnas.grammar import (
     Branching,
     Computation,
     InvalidArchitecture,
+    Module,
     ParseError,
     Routing,
     Sequential,
@@ -54,7 +55,7 @@ CONV_BLOCK = Branching(
     T("cat", (2, 1)),
 )
 
-HAND_WRITTEN: dict[str, object] = {
+HAND_WRITTEN: dict[str, Module] = {
     "example": EXAMPLE_TREE,
     "conv_block": CONV_BLOCK,
     "shared_b4": Branching(
@@ -87,11 +88,11 @@ HAND_WRITTEN: dict[str, object] = {
 @pytest.mark.parametrize("name", sorted(HAND_WRITTEN))
 def test_round_trip_hand_written(name: str) -> None:
     tree = HAND_WRITTEN[name]
-    text = to_text(tree)  # type: ignore[arg-type]
+    text = to_text(tree)
     assert parse(text) == tree
     assert to_text(parse(text)) == text
-    assert parse(pretty(tree)) == tree  # type: ignore[arg-type]
-    assert parse(pretty(tree, width=20)) == tree  # type: ignore[arg-type]
+    assert parse(pretty(tree)) == tree
+    assert parse(pretty(tree, width=20)) == tree
 
 
 def test_example_text_is_canonical() -> None:
@@ -119,7 +120,7 @@ def _respace(text: str) -> str:
 @pytest.mark.parametrize("name", sorted(HAND_WRITTEN))
 def test_whitespace_and_newlines_are_ignored(name: str) -> None:
     tree = HAND_WRITTEN[name]
-    text = to_text(tree)  # type: ignore[arg-type]
+    text = to_text(tree)
     assert parse(_respace(text)) == tree
     assert parse(text.replace(" ", "")) == tree
     assert to_text(parse(_respace(text))) == text
@@ -137,7 +138,7 @@ def test_arch_hash_is_pinned() -> None:
 
 def test_arch_hash_is_stable_across_spacing_and_differs_between_trees() -> None:
     assert arch_hash(parse(_respace(EXAMPLE_TEXT))) == EXAMPLE_HASH
-    hashes = {arch_hash(t) for t in HAND_WRITTEN.values()}  # type: ignore[arg-type]
+    hashes = {arch_hash(t) for t in HAND_WRITTEN.values()}
     assert len(hashes) == len(HAND_WRITTEN)
     # a one-symbol change changes the hash
     changed = EXAMPLE_TEXT.replace("linear64", "linear32")
@@ -506,6 +507,6 @@ def test_valid_hand_written_trees_analyze() -> None:
     assert a.output.shape == (64 + 3, 28, 28)
     # linear(27 -> 64) and a 64-channel batch norm
     assert a.params == 27 * 64 + 64 + 2 * 64
-    a1 = analyze(HAND_WRITTEN["conv1d"], (1, 40))  # type: ignore[arg-type]
+    a1 = analyze(HAND_WRITTEN["conv1d"], (1, 40))
     assert a1.output.shape == (64, 40)
     assert a1.params == 1 * 3 * 64 + 64 + 2 * 64

@@ -21,7 +21,7 @@ from einnas.grammar import (
 from einnas.nn.compile import Branch2, BranchN, compile_backbone, compile_network
 
 INPUTS = [(3, 28, 28), (3, 64, 64), (1, 24, 24), (1, 27, 18), (12, 18, 18), (1, 40)]
-SAMPLES = 60
+SAMPLES = 50
 # Small enough that all compiled networks build and run in a few seconds on 2 CPU cores
 # (most samples of the PCFG are small anyway: the median tree has ~8 nodes).
 BUDGET = Budget(max_nodes=1000, max_params=2_000_000, max_macs=40_000_000, max_activation=1 << 18)
@@ -259,3 +259,13 @@ def test_inplace_matches_out_of_place_random(shape: tuple[int, ...]) -> None:
         b = _outputs_and_grads(compile_network(tree, shape, 3, inplace=False), x)
         for u, v in zip(a, b):
             torch.testing.assert_close(u, v, equal_nan=True)
+
+
+def test_fused_relative_width_linear() -> None:
+    tree = parse("routing[im2col(3,2,1), computation[linear_div3], col2im]")
+    shape = (4, 10, 10)
+    net = compile_network(tree, shape, 2)
+    conv = net.backbone
+    assert isinstance(conv, nn.Conv2d) and conv.out_channels == 4 * 9 // 3
+    assert _count(net) == network_params(analyze(tree, shape), 2)
+    assert tuple(conv(torch.randn(2, *shape)).shape) == (2, *analyze(tree, shape).output.shape)

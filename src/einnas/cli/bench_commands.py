@@ -180,7 +180,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from einnas.viz.plots import plot_strategy_comparison
 
         title = f"{config.space} / {result.dataset}: {config.seeds} seeds"
-        plot_strategy_comparison(result.curves(), args.plot, title)
+        ylabel = "test accuracy of the selected architecture (%)"
+        if config.space == "transnas-micro":  # one number per cell: val = test (see the space)
+            ylabel = f"{result.dataset} value of the selected cell (val = test)"
+        plot_strategy_comparison(result.curves(), args.plot, title, ylabel=ylabel)
         print(f"plot written to {args.plot}")
     print(
         f"total wall time: {result.wall_seconds:.1f} s "

@@ -30,6 +30,7 @@ class TabularEvaluator:
     dataset: str | None = None
     benchmark_dir: str | None = None
     simulate_time: bool = False
+    instant = True  # a lookup: the search loop may log start and finish in one write
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "space", normalise_space_name(self.space))

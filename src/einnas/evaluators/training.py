@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -148,6 +149,36 @@ def _as_tensors(x: Any, y: Any, device: torch.device) -> tuple[Tensor, Tensor]:
     return xt.to(device), yt.to(device)
 
 
+# Per-process copies of data sets on accelerators, dropped with the data set.
+_DEVICE_TENSORS: weakref.WeakKeyDictionary[Dataset, dict[tuple[str, str], tuple[Tensor, Tensor]]]
+_DEVICE_TENSORS = weakref.WeakKeyDictionary()
+
+
+def _split_tensors(dataset: Dataset, split: str, device: torch.device) -> tuple[Tensor, Tensor]:
+    """One split (``train``, ``train+val``, ``val``, ``test``) as tensors on ``device``.
+
+    On CPU the float32 arrays are shared without a copy; on an accelerator the copy is made once
+    per process and data set.
+    """
+
+    def arrays() -> tuple[Any, Any]:
+        if split == "train":
+            return dataset.train_x, dataset.train_y
+        if split == "train+val":
+            return dataset.train_val()
+        if split == "val":
+            return dataset.val_x, dataset.val_y
+        return dataset.test_x, dataset.test_y
+
+    if device.type == "cpu":
+        return _as_tensors(*arrays(), device)
+    per_dataset = _DEVICE_TENSORS.setdefault(dataset, {})
+    key = (split, str(device))
+    if key not in per_dataset:
+        per_dataset[key] = _as_tensors(*arrays(), device)
+    return per_dataset[key]
+
+
 @torch.no_grad()
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
     """Top-1 accuracy in %."""
@@ -194,12 +225,8 @@ def train_and_evaluate(
     result.model = model
     gen = torch.Generator().manual_seed(seed)
 
-    if final:
-        tx, ty = dataset.train_val()
-        train_x, train_y = _as_tensors(tx, ty, device)
-    else:
-        train_x, train_y = _as_tensors(dataset.train_x, dataset.train_y, device)
-    val_x, val_y = _as_tensors(dataset.val_x, dataset.val_y, device)
+    train_x, train_y = _split_tensors(dataset, "train+val" if final else "train", device)
+    val_x, val_y = _split_tensors(dataset, "val", device)
 
     optimizer = torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
@@ -247,7 +274,7 @@ def train_and_evaluate(
                     f"over the time limit of {cfg.max_seconds} s after epoch {epoch + 1}"
                 )
         if final:
-            test_x, test_y = _as_tensors(dataset.test_x, dataset.test_y, device)
+            test_x, test_y = _split_tensors(dataset, "test", device)
             result.test = _accuracy(model, test_x, test_y, cfg.eval_batch_size)
         else:
             result.val = result.val_curve[-1]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +103,12 @@ def normalise_dataset(dataset: str) -> str:
             f"unknown NAS-Bench-201 dataset {dataset!r}; expected one of cifar10, cifar100, "
             "imagenet (alias ImageNet16-120)"
         ) from None
+
+
+@cache
+def _identity_of(arch: tuple[int, ...]) -> str:
+    """Cached isomorphism key of a cell given as op indices (15,625 cells at most)."""
+    return cell_identity(tuple(OPS[i] for i in arch))
 
 
 def cell_identity(ops: Sequence[str]) -> str:
@@ -204,7 +210,7 @@ class NB201Space(SlotSpace):
 
     def identity(self, arch: Sequence[int]) -> str:
         """The isomorphism class (NATS-Bench ``UniqueString``)."""
-        return cell_identity(self.op_names(arch))
+        return _identity_of(self.validate(arch))
 
     @staticmethod
     def path_encoding_length(include_none: bool = True) -> int:

@@ -35,9 +35,9 @@ def make_strategy(
 ) -> Strategy:
     """A strategy by name with the defaults of its space family.
 
-    Regularised evolution defaults to P = 30, S = 10 drawn without replacement on tabular
-    benchmarks (NASLib's setting) and to einspace's P = 100, S = 10 drawn with replacement on
-    einspace.
+    Regularised evolution defaults to P = 30, S = 10 with the tournament drawn without
+    replacement on tabular benchmarks (the setting of the reference figures in
+    docs/benchmarks.md) and to einspace's P = 100, S = 10 drawn with replacement on einspace.
     """
     key = name.strip().lower()
     if key in ("rs", "random"):

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from einnas.evaluators.base import EvalResult, EvalTask
-from einnas.executors.base import Executor
+from einnas.executors.base import Executor, InlineExecutor
 from einnas.spaces.base import SearchSpace
 from einnas.strategies.base import Observation, Proposal, ProposalContext, Strategy
 from einnas.study.storage import Storage
@@ -121,12 +121,19 @@ def run_search(
                 best = t
 
     running: dict[Future[EvalResult], tuple[int, Trial, Any]] = {}
+    instant = (
+        workers == 1
+        and isinstance(executor, InlineExecutor)
+        and getattr(executor.evaluator, "instant", False)
+    )
     next_k = 0
     complete_prefix = 0  # decisions 0 .. complete_prefix - 1 are all finished
+    seen: set[str] = set()
+    seen_upto = 0
     evaluated = 0
 
     def collect(block: bool) -> None:
-        nonlocal best, evaluated, overhead
+        nonlocal overhead
         if not running:
             return
         done, _ = wait(list(running), timeout=None if block else 0, return_when=FIRST_COMPLETED)
@@ -145,13 +152,17 @@ def run_search(
                 res.duration,
                 res.error,
             )
-            evaluated += 1
-            hist.add(finished, arch)
-            if _better(finished, best):
-                best = finished
-            if on_trial is not None:
-                on_trial(finished, best)
+            record(finished, arch)
         overhead += time.perf_counter() - t0
+
+    def record(finished: Trial, arch: Any) -> None:
+        nonlocal best, evaluated
+        evaluated += 1
+        hist.add(finished, arch)
+        if _better(finished, best):
+            best = finished
+        if on_trial is not None:
+            on_trial(finished, best)
 
     while next_k < budget:
         if next_k in hist.by_index:
@@ -167,7 +178,9 @@ def run_search(
         while len(running) >= workers:
             collect(block=True)
         t0 = time.perf_counter()
-        seen = {hist.identity[i] for i in range(next_k)}
+        while seen_upto < next_k:  # identities of every earlier decision, finished or running
+            seen.add(hist.identity[seen_upto])
+            seen_upto += 1
         ctx = ProposalContext(
             next_k, seed, hist.prefix(visible), seen, space, decision_rng(seed, next_k)
         )
@@ -175,11 +188,38 @@ def run_search(
         text = space.to_text(proposal.arch)
         ident = space.identity(proposal.arch)
         hist.identity[next_k] = ident
+        task = EvalTask(next_k, text, trial_seed(seed, next_k))
+        if instant:
+            # a lookup: evaluate first, then log start and finish in one write (a kill in between
+            # loses nothing that a replay would not redo)
+            overhead += time.perf_counter() - t0
+            res = executor.submit(task).result()
+            t0 = time.perf_counter()
+            state = TrialState.COMPLETE if res.ok else TrialState.FAILED
+            finished = storage.start_and_finish_trial(
+                study,
+                text,
+                ident,
+                proposal.parent,
+                proposal.mutation,
+                task.seed,
+                next_k,
+                state,
+                res.val,
+                res.test,
+                res.metrics,
+                res.duration,
+                res.error,
+            )
+            record(finished, proposal.arch)
+            overhead += time.perf_counter() - t0
+            next_k += 1
+            continue
         started = storage.start_trial(
-            study, text, ident, proposal.parent, proposal.mutation, trial_seed(seed, next_k), next_k
+            study, text, ident, proposal.parent, proposal.mutation, task.seed, next_k
         )
         overhead += time.perf_counter() - t0
-        fut = executor.submit(EvalTask(next_k, text, trial_seed(seed, next_k)))
+        fut = executor.submit(task)
         running[fut] = (next_k, started, proposal.arch)
         next_k += 1
         collect(block=False)
