@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         except InvalidArchitecture:
             pass
         else:
-            valid += not budget.violations(a.n_nodes, a.params, a.macs, a.max_activation)
+            valid += not budget.violations(a)
             nodes.append(a.n_nodes)
         if i in picked:
             kept[i] = (tree, child)

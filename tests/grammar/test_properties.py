@@ -32,6 +32,7 @@ from einnas.grammar import (
     Budget,
     Grammar,
     Module,
+    Node,
     Terminal,
     analyze,
     arch_hash,
@@ -97,9 +98,7 @@ def check_tree(tree: Module, shape: tuple[int, ...]) -> None:
     assert parse(pretty(tree, width=40)) == tree
 
     analysis = analyze(tree, shape)
-    assert not BUDGET.violations(
-        analysis.n_nodes, analysis.params, analysis.macs, analysis.max_activation
-    )
+    assert not BUDGET.violations(analysis)
     net = compile_network(tree, shape, NUM_CLASSES)
     n_params = sum(p.numel() for p in net.parameters())
     assert n_params == network_params(analysis, NUM_CLASSES)
@@ -113,8 +112,8 @@ def check_tree(tree: Module, shape: tuple[int, ...]) -> None:
     assert tuple(logits.shape) == (BATCH, NUM_CLASSES)
 
 
-def _text(node: object) -> str:
-    return terminal_text(node) if isinstance(node, Terminal) else to_text(node)  # type: ignore[arg-type]
+def _text(node: Node) -> str:
+    return terminal_text(node) if isinstance(node, Terminal) else to_text(node)
 
 
 def check_mutation(parent: Module, shape: tuple[int, ...], rng: np.random.Generator) -> Module:

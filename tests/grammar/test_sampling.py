@@ -13,6 +13,7 @@ from einnas.grammar import (
     Budget,
     Computation,
     Grammar,
+    Node,
     SamplingError,
     Terminal,
     analyze,
@@ -99,21 +100,35 @@ def test_budget_is_respected(shape: tuple[int, ...]) -> None:
         assert a.params <= 20_000
         assert a.macs <= 2_000_000
         assert a.max_activation <= 50_000
-        assert not budget.violations(a.n_nodes, a.params, a.macs, a.max_activation)
+        assert not budget.violations(a)
         sizes.append(a.n_nodes)
         child, _ = mutate_tree(tree, x, g, rng, budget)
         ca = analyze(child, shape)
-        assert not budget.violations(ca.n_nodes, ca.params, ca.macs, ca.max_activation)
+        assert not budget.violations(ca)
     # the budget binds, but does not collapse the distribution to the smallest trees
     assert max(sizes) > 12
 
 
 def test_budget_violations_are_reported() -> None:
-    b = Budget(max_nodes=10, max_params=100, max_macs=1000, max_activation=5)
-    assert b.violations(10, 100, 1000, 5) == []
-    msgs = b.violations(11, 101, 1001, 6)
-    assert len(msgs) == 4
-    assert "11 nodes > 10" in msgs[0]
+    tree = parse("sequential[computation[linear16], computation[norm]]")
+    a = analyze(tree, SHAPE_2D)
+    exact = Budget(a.n_nodes, a.params, a.macs, a.max_activation, a.compiled_nodes)
+    assert exact.violations(a) == []
+    tight = Budget(
+        a.n_nodes - 1, a.params - 1, a.macs - 1, a.max_activation - 1, a.compiled_nodes - 1
+    )
+    msgs = tight.violations(a)
+    assert len(msgs) == 5
+    assert f"{a.n_nodes} nodes > {a.n_nodes - 1}" in msgs[0]
+
+
+def test_compiled_nodes_count_shared_structures_b_times() -> None:
+    tree = parse("branching(8)[clone(8), branching(8)[clone(8), computation[norm], add], add]")
+    a = analyze(tree, SHAPE_2D)
+    # canonical: 2 branchings x 2 terminals + 1 computation + 1 norm = 8; compiled: the inner
+    # branching is built 8 times, its computation 64 times
+    assert a.n_nodes == 8
+    assert a.compiled_nodes == 1 + 1 + 1 + 8 * (1 + 1 + 1) + 64 * 2
 
 
 def test_impossible_budget_raises_sampling_error() -> None:
@@ -143,7 +158,7 @@ def test_depth_rules(shape: tuple[int, ...], max_depth: int) -> None:
         tree = sample_tree(g, x, rng)
         a = analyze(tree, shape)
         for info in a.nodes:
-            if info.role in ("S", "M") and info.depth >= max_depth and info.role != "S":
+            if info.role == "M" and info.depth >= max_depth:
                 assert isinstance(info.node, Computation), to_text(tree)
         depths.append(tree_depth(tree))
         assert a.depth == tree_depth(tree)
@@ -310,8 +325,8 @@ def test_invalid_grammar_parameters() -> None:
 # Mutation
 
 
-def _text(node: object) -> str:
-    return terminal_text(node) if isinstance(node, Terminal) else to_text(node)  # type: ignore[arg-type]
+def _text(node: Node) -> str:
+    return terminal_text(node) if isinstance(node, Terminal) else to_text(node)
 
 
 @pytest.mark.parametrize("shape", BOTH, ids=_id)

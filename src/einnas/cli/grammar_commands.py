@@ -59,7 +59,9 @@ def _add_budget_args(p: argparse.ArgumentParser) -> None:
 
 
 def _budget(args: argparse.Namespace) -> Budget:
-    return Budget(args.max_nodes, args.max_params, args.max_macs, args.max_activation)
+    return Budget(
+        args.max_nodes, args.max_params, args.max_macs, args.max_activation, args.max_compiled_nodes
+    )
 
 
 def add_parsers(sub: Any) -> None:

@@ -51,7 +51,8 @@ class TrainingConfig:
     """Hyper-parameters and limits of one training run (defaults: the einspace search phase).
 
     ``max_params`` fails a network with more parameters (backbone + head) before it is built;
-    ``max_seconds`` fails a run whose wall-clock time (training + evaluation) exceeds it;
+    ``max_seconds`` fails a run whose wall-clock time (training + evaluation) exceeds it (checked
+    after every batch and every evaluation, so one very slow batch can overrun it);
     ``num_threads`` sets ``torch.set_num_threads`` in the evaluating process.
     """
 

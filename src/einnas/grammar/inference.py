@@ -74,6 +74,11 @@ class Analysis:
     def n_nodes(self) -> int:
         return len(self.nodes)
 
+    @property
+    def compiled_nodes(self) -> int:
+        """Nodes of the compiled network (a b = 4/8 shared structure counted b times)."""
+        return sum(info.multiplicity for info in self.nodes)
+
 
 def head_params(output: Feature, num_classes: int) -> int:
     """Parameters of the paper's head: mean over spatial (im) or feature (col) dims, then linear."""

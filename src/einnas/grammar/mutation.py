@@ -74,7 +74,13 @@ def _resample(
     """A replacement (path, new node) for the node described by ``info``."""
     node = info.node
     rest_nodes = analysis.n_nodes - count_nodes(node)
-    deriv = Derivation(grammar, budget, rng, base_nodes=rest_nodes)
+    deriv = Derivation(
+        grammar,
+        budget,
+        rng,
+        base_nodes=rest_nodes,
+        base_compiled=analysis.compiled_nodes - info.multiplicity * count_nodes(node),
+    )
     if info.role in (ROLE_ROOT, "M"):
         assert not isinstance(node, Terminal)
         new, _ = deriv.module(
@@ -117,13 +123,7 @@ def mutate_tree(
     """A valid child of ``tree`` that differs from it, and a record of the edit."""
     analysis = analyze(tree, x)
     # a child may be as large as its parent even when the parent exceeds the budget (seeds)
-    b = budget or Budget()
-    budget = Budget(
-        max(b.max_nodes, analysis.n_nodes),
-        max(b.max_params, analysis.params),
-        max(b.max_macs, analysis.macs),
-        max(b.max_activation, analysis.max_activation),
-    )
+    budget = (budget or Budget()).covering(analysis)
     nodes = analysis.nodes
     for _ in range(max_attempts):
         info = nodes[min(int(rng.random() * len(nodes)), len(nodes) - 1)]
@@ -139,7 +139,7 @@ def mutate_tree(
             a = analyze(child, x)
         except InvalidArchitecture:
             continue
-        if budget.violations(a.n_nodes, a.params, a.macs, a.max_activation):
+        if budget.violations(a):
             continue
         return child, MutationRecord(path, _text(node_at(tree, path)), _text(new))
     raise MutationError(f"no valid mutation of the tree found in {max_attempts} attempts")

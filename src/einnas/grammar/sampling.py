@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from einnas.grammar.features import Feature
+from einnas.grammar.inference import Analysis
 from einnas.grammar.pcfg import Grammar
 from einnas.grammar.terminals import Terminal, aggregate_macs, compute_macs, compute_params
 from einnas.grammar.tree import Branching, Computation, Module, Routing, Sequential
@@ -31,24 +32,41 @@ from einnas.grammar.tree import Branching, Computation, Module, Routing, Sequent
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """Hard limits every sampled or mutated tree satisfies (per example, backbone only)."""
+    """Hard limits every sampled or mutated tree satisfies (per example, backbone only).
+
+    ``max_nodes`` counts the canonical tree (a shared b = 4/8 structure once);
+    ``max_compiled_nodes`` counts the compiled network, where that structure is built b times
+    (nested b = 8 branchings multiply quickly).
+    """
 
     max_nodes: int = 2000
     max_params: int = 25_000_000
     max_macs: int = 4_000_000_000
     max_activation: int = 1 << 23
+    max_compiled_nodes: int = 20_000
 
-    def violations(self, n_nodes: int, params: int, macs: int, activation: int) -> list[str]:
-        out = []
-        if n_nodes > self.max_nodes:
-            out.append(f"{n_nodes} nodes > {self.max_nodes}")
-        if params > self.max_params:
-            out.append(f"{params} parameters > {self.max_params}")
-        if macs > self.max_macs:
-            out.append(f"{macs} multiply-accumulates > {self.max_macs}")
-        if activation > self.max_activation:
-            out.append(f"activation of {activation} elements > {self.max_activation}")
-        return out
+    def violations(self, analysis: Analysis) -> list[str]:
+        """What ``analysis`` exceeds, in words (empty when it fits)."""
+        a = analysis
+        checks = (
+            (a.n_nodes, self.max_nodes, "nodes"),
+            (a.compiled_nodes, self.max_compiled_nodes, "compiled nodes"),
+            (a.params, self.max_params, "parameters"),
+            (a.macs, self.max_macs, "multiply-accumulates"),
+            (a.max_activation, self.max_activation, "activation elements"),
+        )
+        return [f"{value} {what} > {limit}" for value, limit, what in checks if value > limit]
+
+    def covering(self, analysis: Analysis) -> Budget:
+        """This budget, raised where needed so that ``analysis`` fits."""
+        a = analysis
+        return Budget(
+            max(self.max_nodes, a.n_nodes),
+            max(self.max_params, a.params),
+            max(self.max_macs, a.macs),
+            max(self.max_activation, a.max_activation),
+            max(self.max_compiled_nodes, a.compiled_nodes),
+        )
 
 
 class SamplingError(RuntimeError):
@@ -72,6 +90,7 @@ class Derivation:
         budget: Budget,
         rng: np.random.Generator,
         base_nodes: int = 0,
+        base_compiled: int = 0,
         base_params: int = 0,
         base_macs: int = 0,
         max_work: int | None = None,
@@ -80,20 +99,25 @@ class Derivation:
         self.budget = budget
         self.rng = rng
         self.nodes = base_nodes
+        self.compiled = base_compiled
         self.params = base_params
         self.macs = base_macs
         self.work = 0
         self.max_work = max_work if max_work is not None else 8 * budget.max_nodes
 
     # -- accounting ---------------------------------------------------------------------------
-    def _charge(self, nodes: int, params: int = 0, macs: int = 0, activation: int = 0) -> None:
+    def _charge(
+        self, nodes: int, mult: int, params: int = 0, macs: int = 0, activation: int = 0
+    ) -> None:
         self.nodes += nodes
+        self.compiled += nodes * mult
         self.params += params
         self.macs += macs
         self.work += nodes
         b = self.budget
         if (
             self.nodes > b.max_nodes
+            or self.compiled > b.max_compiled_nodes
             or self.params > b.max_params
             or self.macs > b.max_macs
             or activation > b.max_activation
@@ -117,16 +141,16 @@ class Derivation:
             while k < len(options) - 1 and u >= weights[k]:
                 u -= weights[k]
                 k += 1
-            saved = (self.nodes, self.params, self.macs)
+            saved = (self.nodes, self.compiled, self.params, self.macs)
             try:
                 return self.expand(options[k], x, depth, mult)
             except DeadEnd:
-                self.nodes, self.params, self.macs = saved
+                self.nodes, self.compiled, self.params, self.macs = saved
                 del options[k]
         raise DeadEnd
 
     def expand(self, kind: str, x: Feature, depth: int, mult: int) -> tuple[Module, Feature]:
-        self._charge(1)
+        self._charge(1, mult)
         d = depth + 1
         if kind == "computation":
             op, y = self.compute(x, mult)
@@ -138,13 +162,13 @@ class Derivation:
         if kind == "routing":
             pre_opts = self.g.valid_pre(x)
             pre, y, fold = pre_opts[self._pick(len(pre_opts))]
-            self._charge(1, activation=y.numel)
+            self._charge(1, mult, activation=y.numel)
             inner, z = self.module(y, d, mult)
             post_opts = self.g.valid_post(z, fold)
             if not post_opts:
                 raise DeadEnd
             post, out = post_opts[self._pick(len(post_opts))]
-            self._charge(1, activation=out.numel)
+            self._charge(1, mult, activation=out.numel)
             return Routing(pre, inner, post), out
         branch_opts = self.g.valid_branch(x)
         branch, b, y = branch_opts[self._pick(len(branch_opts))]
@@ -154,7 +178,7 @@ class Derivation:
         self, branch: Terminal, b: int, y: Feature, d: int, mult: int
     ) -> tuple[Module, Feature]:
         """Derive the rest of a branching module whose branching function is already chosen."""
-        self._charge(1)
+        self._charge(1, mult)
         if b == 2:
             m1, o1 = self.module(y, d, mult)
             m2, o2 = self.module(y, d, mult)
@@ -168,7 +192,7 @@ class Derivation:
         if not agg_opts:
             raise DeadEnd
         agg, out = agg_opts[self._pick(len(agg_opts))]
-        self._charge(1, macs=mult * aggregate_macs(agg, outs), activation=out.numel)
+        self._charge(1, mult, macs=mult * aggregate_macs(agg, outs), activation=out.numel)
         return Branching(branch, inners, agg), out
 
     def compute(
@@ -180,7 +204,7 @@ class Derivation:
             if not opts:
                 raise DeadEnd
         op, y = opts[self._pick(len(opts))]
-        self._charge(1, mult * compute_params(op, x), mult * compute_macs(op, x), y.numel)
+        self._charge(1, mult, mult * compute_params(op, x), mult * compute_macs(op, x), y.numel)
         return op, y
 
 

@@ -253,6 +253,11 @@ class DoADataset:
         """
         return self._gram.copy(), self._xty.copy(), self._yty, len(self)
 
+    @property
+    def codes(self) -> npt.NDArray[np.int64] | None:
+        """Member architectures as a ``(members, slots)`` int matrix (slot spaces; else ``None``)."""
+        return None if self._codes is None else self._codes.view()
+
     def member_index(self, trial: int) -> int | None:
         """The member index of a trial number, if that trial is a member."""
         return self._member_of_trial.get(trial)

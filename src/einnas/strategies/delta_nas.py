@@ -89,6 +89,51 @@ class IdentityCache:
 PredictorName = Literal["ridge", "mlp"]
 
 
+def parent_candidates(
+    ctx: ProposalContext,
+    ranked: Sequence[Observation],
+    parents: int,
+    mutations: int,
+    ids: IdentityCache,
+    spacing: int = 1,
+) -> tuple[list[Observation], list[Any]]:
+    """``(parent, candidate)`` pairs from the first ``parents`` of ``ranked`` that yield any.
+
+    Candidates of a parent are its not-yet-proposed single-edit neighbours where the space has
+    ``neighbours`` (all of them, in the space's order), else ``mutations`` sampled mutations
+    (``space.mutate`` with ``ctx.rng``).  A candidate appears once per parent (first
+    occurrence of its identity); parents without a new candidate are skipped, so the pool is
+    empty only when every ranked parent is exhausted.  ``spacing > 1`` skips parents closer than
+    ``spacing`` edits to an already chosen one.
+    """
+    neighbours = getattr(ctx.space, "neighbours", None)
+    dist = getattr(ctx.space, "edit_distance", None)
+    pair_parents: list[Observation] = []
+    pair_cands: list[Any] = []
+    chosen: list[Any] = []
+    for parent in ranked:
+        if len(chosen) >= parents:
+            break
+        if spacing > 1 and dist is not None and any(dist(c, parent.arch) < spacing for c in chosen):
+            continue
+        raw = neighbours(parent.arch) if neighbours is not None else [
+            ctx.space.mutate(parent.arch, ctx.rng) for _ in range(mutations)
+        ]
+        seen_here: set[str] = set()
+        cands = []
+        for c in raw:
+            ident = ids.identity(ctx.space, c)
+            if ident not in ctx.seen and ident not in seen_here:
+                seen_here.add(ident)
+                cands.append(c)
+        if not cands:
+            continue
+        chosen.append(parent.arch)
+        pair_parents.extend([parent] * len(cands))
+        pair_cands.extend(cands)
+    return pair_parents, pair_cands
+
+
 class DeltaNAS(Strategy):
     """Delta-NAS predictor-guided evolution (see the module docstring).
 
@@ -125,6 +170,12 @@ class DeltaNAS(Strategy):
         lineage: bool = True,
         encoder: Encoder | None = None,
         mlp_steps: int = 100,
+        spacing: int = 1,
+        selection: Literal["top", "tournament"] = "top",
+        population: int = 30,
+        tournament: int = 10,
+        patience: int = 0,
+        restart_samples: int = 10,
     ) -> None:
         if n_init < 1 or radius < 1 or parents < 1 or mutations < 1 or q < 1 or mlp_steps < 0:
             raise ValueError("n_init, radius, parents, mutations and q must be >= 1")
@@ -144,6 +195,12 @@ class DeltaNAS(Strategy):
         self.lineage = lineage
         self.encoder = encoder
         self.mlp_steps = mlp_steps
+        self.spacing = spacing
+        self.selection = selection
+        self.population = population
+        self.tournament = tournament
+        self.patience = patience
+        self.restart_samples = restart_samples
         # Caches (derived from the history only; see the module docstring).
         self._space: Any = None
         self._encoder: Encoder | None = None
@@ -207,35 +264,43 @@ class DeltaNAS(Strategy):
         self, ctx: ProposalContext, ranked: list[Observation]
     ) -> tuple[list[Observation], list[Any]]:
         """(parent, candidate) pairs: unseen neighbours (or mutations) of the top parents."""
-        neighbours = getattr(ctx.space, "neighbours", None)
-        pair_parents: list[Observation] = []
-        pair_cands: list[Any] = []
-        used = 0
-        for parent in ranked:
-            if used >= self.parents:
-                break
-            if neighbours is not None:
-                cands = [c for c in neighbours(parent.arch) if self._ids.is_new(ctx, c)]
-            else:
-                cands = []
-                for _ in range(self.mutations):
-                    child = ctx.space.mutate(parent.arch, ctx.rng)
-                    if self._ids.is_new(ctx, child):
-                        cands.append(child)
-            if not cands:
-                continue
-            used += 1
-            pair_parents.extend([parent] * len(cands))
-            pair_cands.extend(cands)
-        return pair_parents, pair_cands
+        return parent_candidates(ctx, ranked, self.parents, self.mutations, self._ids, self.spacing)
+
+    def epoch(self, history: Sequence[Observation], k: int) -> tuple[int, int]:
+        """``(start, random decisions)`` of the epoch that decision ``k`` belongs to.
+
+        Epoch 0 starts at decision 0 with ``n_init`` random decisions.  When ``patience`` is set
+        and the current epoch's best has not improved for more than ``patience`` decisions
+        (after its random phase), a new epoch starts with ``restart_samples`` random decisions.
+        Computed from the history alone, so it is the same on replay.
+        """
+        start, phase = 0, self.n_init
+        if not self.patience:
+            return start, phase
+        best = -np.inf
+        last = 0
+        ptr = 0
+        for j in range(k + 1):
+            while ptr < len(history) and history[ptr].proposal < j:
+                o = history[ptr]
+                ptr += 1
+                if o.proposal >= start and o.val is not None and o.val > best:
+                    best, last = o.val, o.proposal
+            if j >= start + phase and j - last > self.patience:
+                start, phase = j, self.restart_samples
+                best, last = -np.inf, j
+        return start, phase
 
     def propose(self, ctx: ProposalContext) -> Proposal:
         k = ctx.index
         if k < self.n_init:
             return ctx.fresh_sample()
+        epoch_start, phase = self.epoch(ctx.history, k)
+        if k < epoch_start + phase:
+            return ctx.fresh_sample()
         start = k - (k - self.n_init) % self.q  # first decision of this block
         history = [o for o in ctx.history if o.proposal < start] if self.q > 1 else ctx.history
-        ranked = sorted((o for o in history if o.ok), key=lambda o: (-float(o.val), o.proposal))  # type: ignore[arg-type]
+        ranked = sorted((o for o in history if o.ok and o.proposal >= epoch_start), key=lambda o: (-float(o.val), o.proposal))  # type: ignore[arg-type]
         if not ranked:
             return ctx.fresh_sample()
         explore = ctx.rng.random() < self.eps
@@ -244,7 +309,18 @@ class DeltaNAS(Strategy):
             child = ctx.fresh_mutation(parent)
             if child is not None:
                 return Proposal(child.arch, parent=parent.trial, mutation=child.mutation, note="explore")
-        pair_parents, pair_cands = self._candidates(ctx, ranked)
+        pool = ranked
+        if self.selection == "tournament":
+            pop = [o for o in history if o.ok][-self.population :]
+            winners: dict[int, Observation] = {}
+            for _ in range(self.parents):
+                picks = ctx.rng.choice(len(pop), size=min(self.tournament, len(pop)), replace=False)
+                win = min((pop[int(i)] for i in picks), key=lambda o: (-float(o.val), o.proposal))  # type: ignore[arg-type]
+                winners[win.proposal] = win
+            pool = sorted(winners.values(), key=lambda o: (-float(o.val), o.proposal))  # type: ignore[arg-type]
+        pair_parents, pair_cands = self._candidates(ctx, pool)
+        if not pair_cands and pool is not ranked:
+            pair_parents, pair_cands = self._candidates(ctx, ranked)
         if not pair_cands:
             return ctx.fresh_sample()
         doa = self.dataset(ctx.space, history)

@@ -1,0 +1,146 @@
+"""BANANAS-style baseline: an absolute accuracy predictor with mutation-based acquisition.
+
+White, Neiswanger & Savani (AAAI 2021): an ensemble of MLPs predicts the accuracy of an
+architecture from its *path encoding*; candidates are mutations of the best architectures so far;
+the next architecture maximises an acquisition function (independent Thompson sampling by
+default).  Our version, the absolute-predictor baseline of the Delta-NAS comparison
+(``spec/delta-nas.md``, "How we measure it"):
+
+.. code-block:: text
+
+    evaluate n_init random architectures                                   (default 10)
+    each decision:
+        fit an ensemble of 5 MLPs on (encoding(a), f(a)) for every evaluated a
+        cands = unevaluated single-edit neighbours of the top `parents` architectures
+                (spaces without neighbours: `mutations` sampled mutations per parent)
+        acquisition: its  -- a draw from N(mean, std) per candidate (independent Thompson
+                             sampling, the BANANAS default),
+                     mean -- the ensemble mean,
+                     ucb  -- mean + beta * std
+        propose the candidate with the highest acquisition value
+
+Encoding: the NB201 path encoding (155 features) where the space has one, else the one-hot slot
+encoding (``encoding="auto"``).  Predictor and candidate code are shared with Delta-NAS (the
+:class:`~einnas.predictors.mlp_ensemble.MLPEnsemble` in absolute mode;
+:func:`~einnas.strategies.delta_nas.parent_candidates`); the only difference between the two
+strategies' model-based steps is *what* is predicted: ``f(cand)`` here, ``f(parent) +
+g(delta(parent, cand))`` there.  Queries are proposed one at a time (NASLib's BANANAS evaluates
+10 per fit; here each decision refits, which can only help the baseline).
+
+Determinism: the MLP seed is drawn from ``(seed, decision)``; Thompson draws come from the
+decision's RNG; the strategy keeps no state except an encoding/identity cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from einnas.predictors.encodings import Encoder, make_encoder
+from einnas.predictors.mlp_ensemble import MLPEnsemble
+from einnas.strategies.base import Proposal, ProposalContext, Strategy
+from einnas.strategies.delta_nas import IdentityCache, parent_candidates
+
+__all__ = ["Bananas"]
+
+Acquisition = Literal["its", "mean", "ucb"]
+
+
+class Bananas(Strategy):
+    """Ensemble-MLP absolute predictor + mutation-based acquisition (see the module docstring).
+
+    Args:
+        n_init: random architectures evaluated first.
+        parents: number of top architectures whose neighbours (or mutations) are candidates.
+        mutations: candidates per parent in spaces without a finite neighbourhood.
+        acquisition: ``its`` (independent Thompson sampling), ``mean`` or ``ucb``.
+        beta: UCB exploration weight.
+        encoding: ``auto`` (path where the space has it, else one-hot), ``path`` or ``onehot``.
+        members, hidden, steps: the MLP ensemble (5 members, as in BANANAS).
+    """
+
+    name = "bananas"
+
+    def __init__(
+        self,
+        n_init: int = 10,
+        parents: int = 5,
+        mutations: int = 20,
+        acquisition: Acquisition = "its",
+        beta: float = 1.0,
+        encoding: Literal["auto", "path", "onehot"] = "auto",
+        members: int = 5,
+        hidden: tuple[int, ...] = (32, 32),
+        steps: int = 200,
+    ) -> None:
+        if n_init < 1 or parents < 1 or mutations < 1 or members < 1:
+            raise ValueError("n_init, parents, mutations and members must be >= 1")
+        if acquisition not in ("its", "mean", "ucb"):
+            raise ValueError(f"acquisition must be its, mean or ucb, got {acquisition!r}")
+        self.n_init = n_init
+        self.parents = parents
+        self.mutations = mutations
+        self.acquisition = acquisition
+        self.beta = beta
+        self.encoding = encoding
+        self.members = members
+        self.hidden = tuple(hidden)
+        self.steps = steps
+        self._ids = IdentityCache()
+        self._space: Any = None
+        self._encoder: Encoder | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "n_init": self.n_init,
+            "parents": self.parents,
+            "mutations": self.mutations,
+            "acquisition": self.acquisition,
+            "beta": self.beta,
+            "encoding": self.encoding,
+            "members": self.members,
+            "hidden": list(self.hidden),
+            "steps": self.steps,
+        }
+
+    def _encoder_for(self, space: Any) -> Encoder:
+        if self._encoder is None or space is not self._space:
+            self._space = space
+            self._encoder = make_encoder(space, self.encoding)
+        return self._encoder
+
+    def propose(self, ctx: ProposalContext) -> Proposal:
+        done = [o for o in ctx.history if o.ok]
+        if ctx.index < self.n_init or not done:
+            return ctx.fresh_sample()
+        ranked = sorted(done, key=lambda o: (-float(o.val), o.proposal))  # type: ignore[arg-type]
+        pair_parents, pair_cands = parent_candidates(ctx, ranked, self.parents, self.mutations, self._ids)
+        parent_of: dict[str, int] = {}
+        cands: list[Any] = []
+        for p, c in zip(pair_parents, pair_cands):  # one entry per identity (first parent wins)
+            ident = self._ids.identity(ctx.space, c)
+            if ident not in parent_of:
+                parent_of[ident] = p.trial
+                cands.append(c)
+        if not cands:
+            return ctx.fresh_sample()
+        enc = self._encoder_for(ctx.space)
+        x = np.stack([enc.encode(o.arch) for o in done])
+        y = np.array([float(o.val) for o in done])  # type: ignore[arg-type]
+        seed = int(np.random.SeedSequence([ctx.seed, ctx.index, 0xBA7A]).generate_state(1)[0])
+        model = MLPEnsemble(members=self.members, hidden=self.hidden, steps=self.steps, seed=seed)
+        model.fit(x, y)
+        pred = model.predict(np.stack([enc.encode(c) for c in cands]))
+        std = pred.std if pred.std is not None else np.zeros_like(pred.mean)
+        if self.acquisition == "its":
+            value = pred.mean + std * ctx.rng.standard_normal(len(cands))
+        elif self.acquisition == "ucb":
+            value = pred.mean + self.beta * std
+        else:
+            value = pred.mean
+        order = ctx.rng.permutation(len(cands))  # uniform tie-breaking
+        best = int(order[int(np.argmax(value[order]))])
+        chosen = cands[best]
+        return Proposal(chosen, parent=parent_of[self._ids.identity(ctx.space, chosen)], note="bananas")
