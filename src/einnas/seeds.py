@@ -53,6 +53,9 @@ from einnas.grammar import Module, parse
 
 __all__ = [
     "SEED_NAMES",
+    "SEED_NAMES_1D",
+    "cnn1d_text",
+    "seeds_for",
     "UnknownSeedError",
     "block",
     "branch2",
@@ -68,6 +71,10 @@ __all__ = [
 ]
 
 SEED_NAMES: tuple[str, ...] = ("resnet18", "wrn16_4", "vit", "mlp_mixer")
+"""Seeds for image inputs ``(C, H, W)`` (the 2D space)."""
+
+SEED_NAMES_1D: tuple[str, ...] = ("cnn1d",)
+"""Seeds for sequence inputs ``(C, L)`` (the 1D space)."""
 
 
 class UnknownSeedError(ValueError):
@@ -75,7 +82,7 @@ class UnknownSeedError(ValueError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        valid = ", ".join(SEED_NAMES)
+        valid = ", ".join(SEED_NAMES + SEED_NAMES_1D)
         super().__init__(f"unknown seed architecture {name!r}; valid seeds are: {valid}")
 
 
@@ -223,6 +230,16 @@ def mlp_mixer_text() -> str:
     return seq(_patch(), seq(four, four))
 
 
+def cnn1d_text() -> str:
+    """A plain 1D CNN for sequences: three [conv1d(3,64), norm, leakyrelu] layers.
+
+    The length-preserving ``conv1d`` terminals are the 1D space's own (einspace.md §5.2); with
+    the paper's head (mean over the length, then linear) it is the "CNN" baseline of MNIST-1D.
+    """
+    layer = seq(comp("conv1d(3,64)"), seq(comp("norm"), comp("leakyrelu")))
+    return seq(layer, seq(layer, layer))
+
+
 # ----------------------------------------------------------------------------------------------
 # Registry
 
@@ -231,7 +248,13 @@ _BUILDERS: dict[str, Callable[[], str]] = {
     "wrn16_4": wrn16_4_text,
     "vit": vit_text,
     "mlp_mixer": mlp_mixer_text,
+    "cnn1d": cnn1d_text,
 }
+
+
+def seeds_for(input_shape: tuple[int, ...]) -> tuple[str, ...]:
+    """The seed names that apply to inputs of this shape (2D images or 1D sequences)."""
+    return SEED_NAMES if len(input_shape) == 3 else SEED_NAMES_1D
 
 
 def seed_text(name: str) -> str:

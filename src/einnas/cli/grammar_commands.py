@@ -219,14 +219,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_seeds(args: argparse.Namespace) -> int:
     from einnas.grammar import analyze
-    from einnas.seeds import SEED_NAMES, seed_tree
+    from einnas.seeds import seed_tree, seeds_for
 
     if args.show:
         tree = seed_tree(args.show)
         print(pretty(tree) if args.pretty else EinSpace(args.input_shape).to_text(tree))
         return 0
     rows: list[dict[str, Any]] = []
-    for name in SEED_NAMES:
+    for name in seeds_for(args.input_shape):
         analysis = analyze(seed_tree(name), args.input_shape)
         rows.append({"name": name, "params": network_params(analysis, args.num_classes)})
     if args.json:
