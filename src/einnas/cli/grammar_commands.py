@@ -45,6 +45,12 @@ def _add_budget_args(p: argparse.ArgumentParser) -> None:
         help="canonical tree nodes (default %(default)s)",
     )
     g.add_argument(
+        "--max-compiled-nodes",
+        type=int,
+        default=d.max_compiled_nodes,
+        help="nodes of the compiled network, shared b = 4/8 structures counted b times (default %(default)s)",
+    )
+    g.add_argument(
         "--max-macs",
         type=int,
         default=d.max_macs,

@@ -1,0 +1,70 @@
+"""The search verbs end to end: a miniature einspace training search with final training, and
+search/trials/resume on a tabular benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from einnas.cli import main
+
+
+def test_miniature_einspace_search_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EINNAS_CACHE_DIR", str(tmp_path / "cache"))
+    db = tmp_path / "runs.db"
+    out_dir = tmp_path / "run"
+    argv = [
+        "search", "--space", "einspace1d", "--dataset", "mnist1d", "--seed-archs", "cnn1d",
+        "--budget", "4", "--population", "2", "--tournament", "2", "--epochs", "1",
+        "--final-epochs", "1", "--storage", str(db), "--study", "mini", "--out", str(out_dir),
+        "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "best architecture" in out and "final test accuracy" in out
+    assert (out_dir / "best.txt").exists() and (out_dir / "model.pt").exists()
+    final = json.loads((out_dir / "final.json").read_text())
+    assert final["epochs"] == 1 and final["test_acc"] is not None
+
+    # rerunning the finished study evaluates nothing and reuses the recorded final training
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "(0 evaluated now)" in out and "recorded earlier" in out
+
+    assert main(["trials", "--storage", str(db), "--study", "mini", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4
+    assert rows[0]["arch"].startswith("sequential[sequential[computation[conv1d(3,64)]")  # the seed
+
+
+def test_tabular_search_resume_and_extend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from einnas.benchmark_data import benchmark_dir_or_none
+
+    if benchmark_dir_or_none() is None:
+        pytest.skip("tabular benchmark folder not found (set EINNAS_BENCHMARK_DIR)")
+    db = str(tmp_path / "runs.db")
+    base = ["search", "--space", "nb201", "--dataset", "cifar10", "--strategy", "re", "--seed", "0",
+            "--storage", db, "--study", "s1", "--no-progress"]  # fmt: skip
+    assert main([*base, "--budget", "40"]) == 0
+    assert main([*base, "--budget", "80"]) == 0
+    out = capsys.readouterr().out
+    assert "80 trials (40 evaluated now)" in out
+    assert main(["search", "--space", "nb201", "--dataset", "cifar10", "--strategy", "re", "--seed", "0",
+                 "--storage", db, "--study", "s2", "--budget", "80", "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    main(["trials", "--storage", db, "--study", "s1", "--json"])
+    extended = [r["arch"] for r in json.loads(capsys.readouterr().out)]
+    main(["trials", "--storage", db, "--study", "s2", "--json"])
+    straight = [r["arch"] for r in json.loads(capsys.readouterr().out)]
+    assert extended == straight
+    # a different seed on the same study is refused with a clear message
+    reseeded = ["search", "--space", "nb201", "--dataset", "cifar10", "--strategy", "re", "--seed", "1",
+                "--storage", db, "--study", "s1", "--budget", "80", "--no-progress"]  # fmt: skip
+    assert main(reseeded) == 2
+    assert "different 'seed'" in capsys.readouterr().err
