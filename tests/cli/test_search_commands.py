@@ -68,3 +68,20 @@ def test_tabular_search_resume_and_extend(
                 "--storage", db, "--study", "s1", "--budget", "80", "--no-progress"]  # fmt: skip
     assert main(reseeded) == 2
     assert "different 'seed'" in capsys.readouterr().err
+
+
+def test_default_job_settings() -> None:
+    from einnas.cli import build_parser
+    from einnas.cli.search_commands import _spec
+
+    spec = _spec(build_parser().parse_args(["search"]))
+    assert (spec.space, spec.dataset, spec.strategy, spec.budget, spec.workers) == (
+        "einspace1d",
+        "mnist1d",
+        "re",
+        60,
+        2,
+    )
+    assert spec.seed_archs == ["cnn1d"]
+    tab = _spec(build_parser().parse_args(["search", "--space", "nb201"]))
+    assert (tab.dataset, tab.budget, tab.workers, tab.seed_archs) == ("cifar10", 150, 1, [])

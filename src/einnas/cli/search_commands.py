@@ -205,9 +205,7 @@ def _spec(args: argparse.Namespace) -> SearchSpec:
         workers=preset.get("workers", 1),
         population=preset.get("population"),
         tournament=preset.get("tournament"),
-        seed_archs=[s.strip() for s in args.seed_archs.split(",") if s.strip()]
-        if args.seed_archs
-        else [],
+        seed_archs=[s.strip() for s in preset.get("seed_archs", "").split(",") if s.strip()],
         benchmark_dir=args.benchmark_dir,
         simulate_time=args.simulate_time,
         epochs=args.epochs,
