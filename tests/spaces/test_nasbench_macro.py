@@ -9,23 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from einnas.benchmark_data import benchmark_dir_or_none
 from einnas.spaces.base import FiniteSearchSpace, SearchSpaceError
 from einnas.spaces.nasbench_macro import MacroSpace, MacroTable
 from einnas.spaces.slots import SlotArch
 from einnas.spaces.tabular import load_tabular
 
 SPACE = MacroSpace()
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    folder = benchmark_dir_or_none()
-    if folder is None:
-        pytest.skip(
-            "benchmark data folder not found (set EINNAS_BENCHMARK_DIR or provide ../shared/data)"
-        )
-    return folder
 
 
 def test_space_shape() -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from einnas.benchmark_data import benchmark_dir_or_none
 from einnas.spaces.base import FiniteSearchSpace, SearchSpaceError
 from einnas.spaces.nb201 import EDGES, OPS, NB201Space, NB201Table, cell_identity
 from einnas.spaces.slots import SlotArch
@@ -16,16 +15,6 @@ from einnas.spaces.tabular import load_tabular, normalise_space_name
 
 SPACE = NB201Space()
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    folder = benchmark_dir_or_none()
-    if folder is None:
-        pytest.skip(
-            "benchmark data folder not found (set EINNAS_BENCHMARK_DIR or provide ../shared/data)"
-        )
-    return folder
 
 
 # -- the space (no data needed) -----------------------------------------------------------------
