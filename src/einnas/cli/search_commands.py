@@ -19,7 +19,7 @@ DEFAULT_JOB = {
     "space": "einspace1d",
     "dataset": "mnist1d",
     "strategy": "re",
-    "budget": 60,
+    "budget": 30,
     "population": 20,
     "tournament": 5,
     "workers": 2,
@@ -37,7 +37,7 @@ Run a neural architecture search and log every trial to an SQLite file.
 
 With no --space, runs the default job: regularised evolution over einspace (1D) on MNIST-1D
 seeded with a small CNN written in the grammar (--seed-archs cnn1d), training every candidate
-for --epochs epochs on 2 workers (budget 60, population 20, tournament 5); then it trains the
+for --epochs epochs on 2 workers (budget 30, population 20, tournament 5); then it trains the
 best architecture from scratch on train+val for --final-epochs epochs and reports its test
 accuracy.
 
@@ -74,7 +74,7 @@ Examples:
         "--budget",
         type=int,
         default=None,
-        help="number of evaluated architectures (default 150; 60 for the default job)",
+        help="number of evaluated architectures (default 150; 30 for the default job)",
     )
     p.add_argument("--seed", type=int, default=0, help="one seed for every decision (default 0)")
     p.add_argument(
