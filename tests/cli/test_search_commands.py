@@ -79,7 +79,7 @@ def test_default_job_settings() -> None:
         "einspace1d",
         "mnist1d",
         "re",
-        60,
+        30,
         2,
     )
     assert spec.seed_archs == ["cnn1d"]
