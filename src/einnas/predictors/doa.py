@@ -90,7 +90,9 @@ class DoADataset:
     :attr:`distance` (edit distance, ``-1`` when unknown), :attr:`is_lineage`.
     """
 
-    def __init__(self, encoder: Encoder, space: Any = None, radius: int = 2, lineage: bool = True) -> None:
+    def __init__(
+        self, encoder: Encoder, space: Any = None, radius: int = 2, lineage: bool = True
+    ) -> None:
         if radius < 0:
             raise ValueError(f"radius must be >= 0, got {radius}")
         self.encoder = encoder
@@ -127,9 +129,13 @@ class DoADataset:
         """Edit distance from ``arch`` to every member, or ``None`` when the space has none."""
         if self._codes is not None:
             codes = self._codes.view()
-            return np.count_nonzero(codes != np.asarray(arch, dtype=np.int64), axis=1).astype(np.int64)
+            diff = codes != np.asarray(arch, dtype=np.int64)
+            out: npt.NDArray[np.int64] = np.count_nonzero(diff, axis=1).astype(np.int64)
+            return out
         if self._edit_distance is not None:
-            return np.array([self._edit_distance(m.arch, arch) for m in self.members], dtype=np.int64)
+            return np.array(
+                [self._edit_distance(m.arch, arch) for m in self.members], dtype=np.int64
+            )
         return None
 
     def _add_pair(self, i: int, j: int, dist: int, is_lineage: bool) -> None:
@@ -163,11 +169,14 @@ class DoADataset:
         self._vals.append(float(obs.val))
         if self._codes is not None:
             self._codes.append(np.asarray(obs.arch, dtype=np.int64))
-        parent = self._member_of_trial.get(obs.parent) if (self.lineage and obs.parent is not None) else None
+        parent = (
+            self._member_of_trial.get(obs.parent)
+            if (self.lineage and obs.parent is not None)
+            else None
+        )
         if dists is not None:
-            for i in np.flatnonzero(dists <= self.radius):
-                i = int(i)
-                self._add_pair(i, j, int(dists[i]), i == parent)
+            for near in np.flatnonzero(dists <= self.radius).tolist():
+                self._add_pair(near, j, int(dists[near]), near == parent)
         if parent is not None and (dists is None or dists[parent] > self.radius):
             self._add_pair(parent, j, -1 if dists is None else int(dists[parent]), True)
         return self._x.n - before

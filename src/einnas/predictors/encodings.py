@@ -30,7 +30,10 @@ import numpy.typing as npt
 
 __all__ = [
     "CachedEncoder",
+    "ConcatEncoder",
+    "CountEncoder",
     "Encoder",
+    "EncodingName",
     "FloatArray",
     "OneHotEncoder",
     "PathEncoder",
@@ -93,7 +96,9 @@ class CachedEncoder:
     def _freeze(self, vec: npt.ArrayLike) -> FloatArray:
         out = np.array(vec, dtype=np.float64)
         if out.shape != (self._dim,):
-            raise ValueError(f"{type(self).__name__}: expected a vector of length {self._dim}, got {out.shape}")
+            raise ValueError(
+                f"{type(self).__name__}: expected a vector of length {self._dim}, got {out.shape}"
+            )
         out.setflags(write=False)
         return out
 
@@ -134,20 +139,69 @@ class PathEncoder(CachedEncoder):
         super().__init__()
         path_encoding = getattr(space, "path_encoding", None)
         if path_encoding is None:
-            raise TypeError(f"space {getattr(space, 'name', space)!r} has no path encoding (NB201 only)")
+            raise TypeError(
+                f"space {getattr(space, 'name', space)!r} has no path encoding (NB201 only)"
+            )
         self._path_encoding: Callable[..., npt.ArrayLike] = path_encoding
         self.include_none = include_none
         self._dim = int(space.path_encoding_length(include_none))
 
     def _compute(self, arch: Any) -> FloatArray:
-        return np.asarray(self._path_encoding(arch, include_none=self.include_none), dtype=np.float64)
+        return np.asarray(
+            self._path_encoding(arch, include_none=self.include_none), dtype=np.float64
+        )
 
     def __repr__(self) -> str:
         return f"PathEncoder(dim={self._dim})"
 
 
-def make_encoder(space: Any, kind: Literal["onehot", "path", "auto"] = "onehot") -> Encoder:
-    """An encoder of ``space``: ``onehot``, ``path`` (NB201) or ``auto`` (path where available).
+class CountEncoder(CachedEncoder):
+    """How many slots hold each choice value (slot spaces whose slots share one choice set).
+
+    ``counts(a)[v] = #{j : a_j = v}``, a vector of length ``K`` (NB201: how many edges carry each
+    of the 5 operations).  Next to the one-hot encoding it gives a linear model a *shared*
+    effect per value -- "changing an edge to conv3x3 helps, whichever edge" -- that every edit
+    informs, plus the slot-specific corrections of the one-hot part: hierarchical shrinkage
+    that lets a few pairs say something about edits never seen.
+    """
+
+    def __init__(self, space: Any) -> None:
+        super().__init__()
+        cards = tuple(getattr(space, "cardinalities", ()))
+        if not cards:
+            raise TypeError(f"space {getattr(space, 'name', space)!r} has no decision slots")
+        self._dim = max(cards)
+
+    def _compute(self, arch: Any) -> FloatArray:
+        return np.bincount(np.asarray(arch, dtype=np.int64), minlength=self._dim).astype(np.float64)
+
+    def __repr__(self) -> str:
+        return f"CountEncoder(dim={self._dim})"
+
+
+class ConcatEncoder(CachedEncoder):
+    """Several encodings side by side (e.g. one-hot slots and NB201 paths)."""
+
+    def __init__(self, parts: Sequence[Encoder]) -> None:
+        super().__init__()
+        if not parts:
+            raise ValueError("ConcatEncoder needs at least one encoder")
+        self.parts = tuple(parts)
+        self._dim = sum(p.dim for p in self.parts)
+
+    def _compute(self, arch: Any) -> FloatArray:
+        return np.concatenate([p.encode(arch) for p in self.parts])
+
+    def __repr__(self) -> str:
+        return f"ConcatEncoder({', '.join(map(repr, self.parts))})"
+
+
+EncodingName = Literal["onehot", "path", "auto", "onehot+path", "onehot+counts"]
+
+
+def make_encoder(space: Any, kind: EncodingName = "onehot") -> Encoder:
+    """An encoder of ``space``: ``onehot``, ``path`` (NB201), ``auto`` (path where available) or
+    ``onehot+path`` (both, concatenated).
 
     Raises:
         TypeError: the space has no such encoding.
@@ -159,7 +213,11 @@ def make_encoder(space: Any, kind: Literal["onehot", "path", "auto"] = "onehot")
         return PathEncoder(space)
     if kind == "auto":
         return PathEncoder(space) if hasattr(space, "path_encoding") else OneHotEncoder(space)
-    raise ValueError(f"unknown encoding {kind!r}: choose onehot, path or auto")
+    if kind == "onehot+counts":
+        return ConcatEncoder([OneHotEncoder(space), CountEncoder(space)])
+    if kind == "onehot+path":
+        return ConcatEncoder([OneHotEncoder(space), PathEncoder(space)])
+    raise ValueError(f"unknown encoding {kind!r}: choose onehot, path, auto or onehot+path")
 
 
 def encode_many(encoder: Encoder, archs: Sequence[Any]) -> FloatArray:

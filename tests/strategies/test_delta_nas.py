@@ -1,0 +1,238 @@
+"""Delta-NAS: determinism, no repeats, resumability, the cached DoA dataset, and a real NB201 run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from einnas.benchmark_data import benchmark_dir_or_none
+from einnas.evaluators.base import EvalResult
+from einnas.executors.base import InlineExecutor
+from einnas.predictors import DoADataset, OneHotEncoder
+from einnas.spaces.slots import SlotArch, SlotSpace
+from einnas.strategies import STRATEGY_NAMES, DeltaNAS, Observation, Strategy, make_strategy
+from einnas.strategies.delta_nas import doa_encoder
+from einnas.study.runner import run_search
+from einnas.study.storage import open_storage
+
+
+class Toy(SlotSpace):
+    """``slots`` slots x 4 choices; values ``(a, b, c, ...)`` written as ``abc...``."""
+
+    def __init__(self, slots: int = 5) -> None:
+        super().__init__([4] * slots, name="toy")
+
+    def to_text(self, arch: Sequence[int]) -> str:
+        return "".join(map(str, self.validate(arch)))
+
+    def from_text(self, text: str) -> SlotArch:
+        return self.validate(tuple(int(c) for c in text))
+
+    def identity(self, arch: Sequence[int]) -> str:
+        a = self.validate(arch)
+        return self.to_text(a if a[0] != 3 else (3, 0, *a[2:]))  # slot 1 is dead when slot 0 is 3
+
+
+SPACE = Toy()
+SMALL = Toy(3)
+
+
+@dataclass(frozen=True)
+class ToyEvaluator:
+    """Additive effects plus one interaction; about 1 arch in 17 fails."""
+
+    def evaluate(self, arch: str, seed: int) -> EvalResult:
+        space = Toy(len(arch))
+        a = space.from_text(arch)
+        if space.index(a) % 17 == 5:
+            return EvalResult(float("nan"))
+        rng = np.random.default_rng(1)
+        effects = rng.normal(0, 1, (len(a), 4))
+        val = 70 + sum(effects[j, v] for j, v in enumerate(a)) + (2.0 if a[1] == a[2] else 0.0)
+        return EvalResult(float(val), float(val) - 1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "toy"}
+
+
+class NoNeighbours:
+    """The toy space without ``neighbours``/``edit_distance``: the mutation fallback."""
+
+    name = "toy-mut"
+
+    def sample(self, rng: np.random.Generator) -> SlotArch:
+        return SPACE.sample(rng)
+
+    def mutate(self, arch: SlotArch, rng: np.random.Generator) -> SlotArch:
+        return SPACE.mutate(arch, rng)
+
+    def to_text(self, arch: SlotArch) -> str:
+        return SPACE.to_text(arch)
+
+    def from_text(self, text: str) -> SlotArch:
+        return SPACE.from_text(text)
+
+    def identity(self, arch: SlotArch) -> str:
+        return SPACE.identity(arch)
+
+
+def run(
+    strategy: Strategy,
+    budget: int,
+    seed: int = 0,
+    space: Any = SPACE,
+    storage: Any = None,
+    workers: int = 1,
+) -> list[Any]:
+    st = storage or open_storage(None)
+    if storage is None:
+        st.create_study("s", {})
+    run_search(
+        st, "s", space, strategy, InlineExecutor(ToyEvaluator()), budget, seed, workers=workers
+    )
+    return sorted(st.trials("s"), key=lambda t: t.proposal)
+
+
+def archs(trials: list[Any]) -> list[str]:
+    return [t.arch for t in trials]
+
+
+def test_registered() -> None:
+    assert "delta-nas" in STRATEGY_NAMES
+    strategy = make_strategy("delta-nas", tabular=True)
+    assert isinstance(strategy, DeltaNAS)
+    desc = strategy.describe()
+    assert desc["name"] == "delta-nas" and desc["predictor"] == "ridge"
+    json.dumps(desc)
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"predictor": "mlp", "mlp_steps": 10}, {"q": 3, "parents": 3}]
+)
+def test_deterministic_by_seed_and_no_repeats(options: dict[str, Any]) -> None:
+    a = run(DeltaNAS(**options), 60, seed=4)
+    b = run(DeltaNAS(**options), 60, seed=4)
+    c = run(DeltaNAS(**options), 60, seed=5)
+    assert archs(a) == archs(b)
+    assert archs(a) != archs(c)
+    assert len(a) == 60
+    idents = [SPACE.identity(SPACE.from_text(t.arch)) for t in a]
+    assert len(set(idents)) == len(idents)
+    assert any(t.val is None for t in a)  # failures were seen and survived
+    by_number = {t.number: t for t in a}
+    for t in a:  # parents are earlier, successful trials
+        if t.parent is not None:
+            assert by_number[t.parent].proposal < t.proposal and by_number[t.parent].val is not None
+
+
+def test_a_reused_strategy_object_matches_a_fresh_one() -> None:
+    shared = DeltaNAS()
+    first = run(shared, 50, seed=1)
+    other = run(shared, 50, seed=2)  # the cache now holds another study's history ...
+    again = run(shared, 50, seed=1)  # ... and is rebuilt for this one
+    assert archs(again) == archs(first)
+    assert archs(other) == archs(run(DeltaNAS(), 50, seed=2))
+
+
+def test_resume_equals_a_straight_run() -> None:
+    st = open_storage(None)
+    st.create_study("s", {})
+    run(DeltaNAS(), 30, seed=3, storage=st)
+    resumed = run(DeltaNAS(), 55, seed=3, storage=st)  # a fresh object: cache built from the log
+    assert archs(resumed) == archs(run(DeltaNAS(), 55, seed=3))
+
+
+def test_parallel_workers_are_deterministic() -> None:
+    assert archs(run(DeltaNAS(), 40, seed=6, workers=3)) == archs(
+        run(DeltaNAS(), 40, seed=6, workers=3)
+    )
+
+
+def test_exhausting_the_space_never_repeats() -> None:
+    unique = len({SMALL.identity(a) for a in SMALL.all_archs()})  # 52 of 64
+    trials = run(DeltaNAS(n_init=3), unique - 2, seed=0, space=SMALL)
+    idents = [SMALL.identity(SMALL.from_text(t.arch)) for t in trials]
+    assert len(set(idents)) == len(idents) == unique - 2
+
+
+def test_mutation_fallback_for_spaces_without_neighbours() -> None:
+    strategy = DeltaNAS(encoder=OneHotEncoder(SPACE), mutations=8)
+    a = run(strategy, 40, seed=2, space=NoNeighbours())
+    assert archs(a) == archs(
+        run(DeltaNAS(encoder=OneHotEncoder(SPACE), mutations=8), 40, seed=2, space=NoNeighbours())
+    )
+    assert len({t.arch for t in a}) == 40
+
+
+def test_a_space_without_encoding_fails_before_evaluating() -> None:
+    with pytest.raises(TypeError, match="encoder"):
+        run(DeltaNAS(), 5, space=NoNeighbours())
+
+
+def test_epochs_restart_after_patience() -> None:
+    strategy = DeltaNAS(n_init=4, patience=5, restart_samples=2)
+    # decisions 0..3 random; best at 4; no improvement afterwards
+    vals = [1.0, 2.0, 3.0, 4.0, 9.0] + [0.0] * 20
+    hist = [Observation(i, i, (0,), str(i), v) for i, v in enumerate(vals)]
+    assert strategy.epoch(hist, 9) == (0, 4)
+    assert strategy.epoch(hist, 10) == (10, 2)  # 10 - 4 > 5: a new epoch
+    assert strategy.epoch(hist, 15) == (10, 2)  # the new epoch's best is decision 10 (0.0) ...
+    assert strategy.epoch(hist, 16) == (16, 2)  # ... not beaten for more than 5 decisions
+    assert DeltaNAS(patience=0).epoch(hist, 24) == (0, 10)
+
+
+def test_dataset_cache_follows_the_history() -> None:
+    strategy = DeltaNAS()
+    trials = run(strategy, 45, seed=9)
+    hist = [
+        Observation(
+            t.proposal,
+            t.number,
+            SPACE.from_text(t.arch),
+            SPACE.identity(SPACE.from_text(t.arch)),
+            t.val,
+            t.parent,
+        )
+        for t in trials
+    ]
+    cached = strategy.dataset(SPACE, hist)
+    fresh = DoADataset(doa_encoder(SPACE), SPACE)
+    fresh.extend(hist)
+    np.testing.assert_array_equal(cached.x, fresh.x)
+    np.testing.assert_array_equal(cached.y, fresh.y)
+
+
+def test_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError):
+        DeltaNAS(eps=1.5)
+    with pytest.raises(ValueError):
+        DeltaNAS(parents=0)
+    with pytest.raises(ValueError):
+        DeltaNAS(predictor="gp")  # type: ignore[arg-type]
+
+
+@pytest.mark.benchmark_data
+def test_runs_to_budget_on_nb201() -> None:
+    folder = benchmark_dir_or_none()
+    if folder is None:
+        pytest.skip(
+            "benchmark data folder not found (set EINNAS_BENCHMARK_DIR or provide ../shared/data)"
+        )
+    from einnas.evaluators.tabular import TabularEvaluator
+
+    evaluator = TabularEvaluator("nb201", "cifar10", str(folder))
+    space = evaluator.table.space
+    for strategy in (DeltaNAS(), DeltaNAS(predictor="mlp", mlp_steps=20)):
+        st = open_storage(None)
+        st.create_study("s", {})
+        out = run_search(st, "s", space, strategy, InlineExecutor(evaluator), 40, 0)
+        assert out.finished == 40 and out.best is not None
+        trials = st.trials("s")
+        assert len({t.arch_hash for t in trials}) == 40
+        # random search's median best-of-40 is ~89.9
+        assert out.best.val is not None and out.best.val > 89.0
