@@ -50,7 +50,7 @@ NB201_SEEDS = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
     "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
 )
-STRATEGIES = ("rs", "re", "ls", "re-seeded")
+STRATEGIES = ("rs", "re", "ls", "re-seeded", "delta-nas", "bananas")
 SPACES = ("nb201", "einspace")
 
 
@@ -157,6 +157,9 @@ def _setup(space_name: str, strategy: str) -> Setup:
             lambda: make_strategy(name, tabular=True, seed_archs=seeds),
             finite=True,
         )
+    if name in ("delta-nas", "bananas"):
+        # known gap (issue 4): the grammar-feature encoding of einspace trees is not built yet
+        pytest.skip(f"{name} has no einspace tree encoding yet")
     seeds = _einspace_seed_texts() if seeded else ()
     return Setup(
         _einspace(INPUT_SHAPE),
