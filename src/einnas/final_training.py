@@ -45,7 +45,7 @@ def final_train(
     import torch
 
     from einnas.evaluators.training import TrainingConfig, train_and_evaluate
-    from einnas.evaluators.training import _cached_dataset as load  # one load per process
+    from einnas.evaluators.training import cached_dataset as load
     from einnas.grammar import parse, pretty
 
     out = Path(out_dir)

@@ -130,12 +130,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from einnas.data.datasets import canonical_dataset_name
-    from einnas.evaluators.training import TrainingConfig, _cached_dataset, train_and_evaluate
+    from einnas.evaluators.training import TrainingConfig, cached_dataset, train_and_evaluate
     from einnas.grammar import parse, to_text
 
     tree = parse(read_arch(args.arch))
     arch = to_text(tree)
-    data = _cached_dataset(canonical_dataset_name(args.dataset), None)
+    data = cached_dataset(canonical_dataset_name(args.dataset), None)
     config = TrainingConfig(epochs=args.epochs, device=args.device)
     val_acc: float | None = None
     extra_seconds = 0.0
@@ -212,7 +212,7 @@ def _final_arch(events: list[Any]) -> str | None:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
-    from einnas.evaluators.training import _cached_dataset
+    from einnas.evaluators.training import cached_dataset
     from einnas.export import export_onnx, export_torch
     from einnas.grammar import parse
     from einnas.nn.compile import compile_network
@@ -245,7 +245,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ValueError(f"study {args.study!r} has no successful trial")
         arch, source = best.arch, f"best trial {best.number}"
 
-    data = _cached_dataset(dataset, None)
+    data = cached_dataset(dataset, None)
     net = compile_network(parse(arch), data.input_shape, data.num_classes)
     if weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)

@@ -292,7 +292,7 @@ def train_and_evaluate(
 
 
 @lru_cache(maxsize=4)
-def _cached_dataset(name: str, limit: int | None) -> Dataset:
+def cached_dataset(name: str, limit: int | None) -> Dataset:
     """Load a data set once per process (optionally its first ``limit`` examples per split)."""
     data = load_dataset(name)
     return data.subset(limit) if limit is not None else data
@@ -322,7 +322,7 @@ class TrainingEvaluator:
     @property
     def data(self) -> Dataset:
         """The data set, loaded on first use in this process."""
-        return _cached_dataset(self.dataset, self.limit)
+        return cached_dataset(self.dataset, self.limit)
 
     def evaluate(self, arch: str, seed: int) -> EvalResult:
         """Train ``arch`` (canonical text) with ``seed`` and return its score."""
