@@ -107,12 +107,13 @@ def test_registered() -> None:
     strategy = make_strategy("delta-nas", tabular=True)
     assert isinstance(strategy, DeltaNAS)
     desc = strategy.describe()
-    assert desc["name"] == "delta-nas" and desc["predictor"] == "ridge"
+    assert desc["name"] == "delta-nas" and desc["predictor"] == "mlp"
     json.dumps(desc)
 
 
 @pytest.mark.parametrize(
-    "options", [{}, {"predictor": "mlp", "mlp_steps": 10}, {"q": 3, "parents": 3}]
+    "options",
+    [{"predictor": "ridge"}, {"mlp_steps": 10}, {"q": 3, "parents": 3, "predictor": "ridge"}],
 )
 def test_deterministic_by_seed_and_no_repeats(options: dict[str, Any]) -> None:
     a = run(DeltaNAS(**options), 60, seed=4)
@@ -131,31 +132,32 @@ def test_deterministic_by_seed_and_no_repeats(options: dict[str, Any]) -> None:
 
 
 def test_a_reused_strategy_object_matches_a_fresh_one() -> None:
-    shared = DeltaNAS()
+    shared = DeltaNAS(predictor="ridge")
     first = run(shared, 50, seed=1)
     other = run(shared, 50, seed=2)  # the cache now holds another study's history ...
     again = run(shared, 50, seed=1)  # ... and is rebuilt for this one
     assert archs(again) == archs(first)
-    assert archs(other) == archs(run(DeltaNAS(), 50, seed=2))
+    assert archs(other) == archs(run(DeltaNAS(predictor="ridge"), 50, seed=2))
 
 
 def test_resume_equals_a_straight_run() -> None:
     st = open_storage(None)
     st.create_study("s", {})
-    run(DeltaNAS(), 30, seed=3, storage=st)
-    resumed = run(DeltaNAS(), 55, seed=3, storage=st)  # a fresh object: cache built from the log
-    assert archs(resumed) == archs(run(DeltaNAS(), 55, seed=3))
+    run(DeltaNAS(mlp_steps=10), 30, seed=3, storage=st)
+    resumed = run(DeltaNAS(mlp_steps=10), 55, seed=3, storage=st)  # cache rebuilt from the log
+    assert archs(resumed) == archs(run(DeltaNAS(mlp_steps=10), 55, seed=3))
 
 
 def test_parallel_workers_are_deterministic() -> None:
-    assert archs(run(DeltaNAS(), 40, seed=6, workers=3)) == archs(
-        run(DeltaNAS(), 40, seed=6, workers=3)
-    )
+    def make() -> DeltaNAS:
+        return DeltaNAS(predictor="ridge")
+
+    assert archs(run(make(), 40, seed=6, workers=3)) == archs(run(make(), 40, seed=6, workers=3))
 
 
 def test_exhausting_the_space_never_repeats() -> None:
     unique = len({SMALL.identity(a) for a in SMALL.all_archs()})  # 52 of 64
-    trials = run(DeltaNAS(n_init=3), unique - 2, seed=0, space=SMALL)
+    trials = run(DeltaNAS(n_init=3, predictor="ridge"), unique - 2, seed=0, space=SMALL)
     idents = [SMALL.identity(SMALL.from_text(t.arch)) for t in trials]
     assert len(set(idents)) == len(idents) == unique - 2
 
@@ -187,7 +189,7 @@ def test_epochs_restart_after_patience() -> None:
 
 
 def test_dataset_cache_follows_the_history() -> None:
-    strategy = DeltaNAS()
+    strategy = DeltaNAS(predictor="ridge")
     trials = run(strategy, 45, seed=9)
     hist = [
         Observation(
@@ -227,7 +229,7 @@ def test_runs_to_budget_on_nb201() -> None:
 
     evaluator = TabularEvaluator("nb201", "cifar10", str(folder))
     space = evaluator.table.space
-    for strategy in (DeltaNAS(), DeltaNAS(predictor="mlp", mlp_steps=20)):
+    for strategy in (DeltaNAS(), DeltaNAS(predictor="ridge")):
         st = open_storage(None)
         st.create_study("s", {})
         out = run_search(st, "s", space, strategy, InlineExecutor(evaluator), 40, 0)

@@ -21,6 +21,10 @@ exploits that: a strategy, which is a pure function of the history, keeps one da
 decision, appends only the observations that extend the history it saw last -- or rebuilds from
 scratch when the history is not an extension (a new study, a resumed one).
 
+The dataset also keeps the sufficient statistics of a linear model (``X^T X``, ``X^T y``,
+``y^T y``), updated pair by pair, so ridge regression refits in ``O(d^3)`` whatever the number of
+pairs (:meth:`DoADataset.sufficient_statistics`).
+
 Edit distances: slot spaces (archs are tuples of ints with ``space.cardinalities``) use a
 vectorised Hamming distance; other spaces with ``space.edit_distance`` call it pair by pair; a
 space without edit distances contributes lineage pairs only (the einspace case, where the

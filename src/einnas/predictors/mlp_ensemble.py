@@ -14,7 +14,9 @@ Targets are standardised before training and mapped back on prediction.
 
 Cost is what matters here: a search refits the predictor from scratch before every decision
 (the spec's "retrained from scratch after each batch of evaluations"), so training is a fixed,
-small number of steps (default 60) whatever the dataset size.
+small number of steps (default 60 minibatches of 128) whatever the dataset size.  On NB201 a
+Delta-NAS decision (fit + scoring) then takes a median ~21 ms (~25 ms between queries 100 and
+150) on two CPU cores; a BANANAS decision (155 path features) ~47 ms.
 
 ``antisymmetric=True`` makes every member an odd function, ``g(-x) = -g(x)``: the right inductive
 bias for DoA rows without context, where the reversed pair ``(b, a)`` has row ``-delta`` and
