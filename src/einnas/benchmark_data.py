@@ -25,7 +25,7 @@ import json
 import math
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -209,6 +209,24 @@ def _load_json(path: Path, expected: str) -> Any:
 # NAS-Bench-201
 
 
+def _json_entries(
+    path: Path, fmt: str, required: tuple[str, ...]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The entries of a non-empty JSON object of objects that each hold the ``required`` keys."""
+    data = _load_json(path, fmt)
+    if not isinstance(data, dict):
+        raise _malformed(path, fmt, f"top level is a {type(data).__name__}")
+    if not data:
+        raise _malformed(path, fmt, "the object is empty")
+    for key, entry in data.items():
+        if not isinstance(entry, dict):
+            raise _malformed(path, fmt, f"entry {key!r} is not an object")
+        missing = [f for f in required if f not in entry]
+        if missing:
+            raise _malformed(path, fmt, f"entry {key!r} lacks {missing}")
+        yield key, entry
+
+
 @dataclass(frozen=True)
 class NB201Record:
     """One NAS-Bench-201 cell on one dataset (accuracies in percent)."""
@@ -220,18 +238,8 @@ class NB201Record:
 @lru_cache(maxsize=16)
 def read_nb201_json(path: Path) -> Mapping[str, NB201Record]:
     """Parse ``nb201_<dataset>.json`` into ``{arch_str: NB201Record}`` (cached by path)."""
-    data = _load_json(path, NB201_JSON_FORMAT)
-    if not isinstance(data, dict):
-        raise _malformed(path, NB201_JSON_FORMAT, f"top level is a {type(data).__name__}")
-    if not data:
-        raise _malformed(path, NB201_JSON_FORMAT, "the object is empty")
     out: dict[str, NB201Record] = {}
-    for key, entry in data.items():
-        if not isinstance(entry, dict):
-            raise _malformed(path, NB201_JSON_FORMAT, f"entry {key!r} is not an object")
-        missing = [f for f in ("val_acc_200", "test_acc_200") if f not in entry]
-        if missing:
-            raise _malformed(path, NB201_JSON_FORMAT, f"entry {key!r} lacks {missing}")
+    for key, entry in _json_entries(path, NB201_JSON_FORMAT, ("val_acc_200", "test_acc_200")):
         out[key] = NB201Record(
             val_acc_200=_number(
                 entry["val_acc_200"], path, NB201_JSON_FORMAT, f"{key}.val_acc_200"
@@ -294,18 +302,8 @@ class MacroRecord:
 @lru_cache(maxsize=4)
 def read_macro_json(path: Path) -> Mapping[str, MacroRecord]:
     """Parse ``nas-bench-macro_cifar10.json`` into ``{"01201210": MacroRecord}`` (cached)."""
-    data = _load_json(path, MACRO_FORMAT)
-    if not isinstance(data, dict):
-        raise _malformed(path, MACRO_FORMAT, f"top level is a {type(data).__name__}")
-    if not data:
-        raise _malformed(path, MACRO_FORMAT, "the object is empty")
     out: dict[str, MacroRecord] = {}
-    for key, entry in data.items():
-        if not isinstance(entry, dict):
-            raise _malformed(path, MACRO_FORMAT, f"entry {key!r} is not an object")
-        missing = [f for f in ("test_acc", "mean_acc") if f not in entry]
-        if missing:
-            raise _malformed(path, MACRO_FORMAT, f"entry {key!r} lacks {missing}")
+    for key, entry in _json_entries(path, MACRO_FORMAT, ("test_acc", "mean_acc")):
         seeds = entry["test_acc"]
         if not isinstance(seeds, list) or len(seeds) != 3:
             raise _malformed(path, MACRO_FORMAT, f"{key}.test_acc is {seeds!r}, not 3 numbers")
