@@ -10,7 +10,11 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from einnas.study.trial import INTERRUPTED, Trial, TrialState
-from einnas.viz.plots import plot_strategy_comparison, plot_study_progress
+from einnas.viz.plots import (
+    plot_accuracy_vs_params,
+    plot_strategy_comparison,
+    plot_study_progress,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -69,3 +73,19 @@ def test_study_progress_without_successful_trials(tmp_path: Path) -> None:
     plot_study_progress([_trial(0, None, None, TrialState.FAILED, "x")], out)
     plot_study_progress([], tmp_path / "none.png")
     assert out.read_bytes()[:8] == PNG
+
+
+def test_accuracy_vs_params_writes_a_png(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    trials = [
+        Trial(number=i, arch=f"a{i}", arch_hash=f"a{i}", state=TrialState.COMPLETE,
+              val=float(v), metrics={"params": int(p)})
+        for i, (v, p) in enumerate(zip(rng.normal(80, 5, 30), rng.integers(1_000, 500_000, 30)))
+    ]  # fmt: skip
+    trials.append(_trial(30, None, None, TrialState.FAILED, "too many parameters"))
+    trials.append(_trial(31, 50.0, None, TrialState.COMPLETE))  # no parameter count
+    out = tmp_path / "acc_vs_params.png"
+    assert plot_accuracy_vs_params(trials, out, "study s1", highlight_arch="a3") == str(out)
+    assert _png_size(out) == (900, 576)
+    plot_accuracy_vs_params([], tmp_path / "none.png")
+    assert (tmp_path / "none.png").read_bytes()[:8] == PNG

@@ -10,7 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from einnas.cli import bench_commands, grammar_commands, search_commands, train_commands
+from einnas.cli import (
+    bench_commands,
+    data_commands,
+    grammar_commands,
+    search_commands,
+    train_commands,
+)
 
 DESCRIPTION = """\
 einnas: neural architecture search over einspace (a probabilistic grammar of fundamental
@@ -21,6 +27,7 @@ Examples:
   einnas sample --space einspace1d --input-shape 1,40 -n 5 | einnas check --input-shape 1,40 -
   einnas seeds --input-shape 3,28,28 --num-classes 10
   einnas seeds --show resnet18 --pretty
+  einnas make-dataset addnist --out data/addnist
 """
 
 
@@ -37,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_commands.add_parsers(sub)
     bench_commands.add_parsers(sub)
     train_commands.add_parsers(sub)
+    data_commands.add_parsers(sub)
     return parser
 
 

@@ -304,9 +304,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(
             f"final test accuracy ({args.final_epochs} epochs, train+val): {_fmt(final.test_acc)}{again}"
         )
-        print(
-            f"results written to {final.out_dir}/ (best.txt, model.pt, final.json); trial log: {args.storage}"
+        from einnas.run_outputs import write_run_outputs
+
+        outputs = write_run_outputs(
+            study.storage, name, final, spec.dataset, storage_path=args.storage
         )
+        print("\n".join(outputs.summary_lines()) + f"\ntrial log (SQLite): {args.storage}")
     return 0
 
 

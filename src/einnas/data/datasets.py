@@ -12,7 +12,8 @@ inputs and int64 labels, plus the per-example input shape and the number of clas
   the train split's mean and standard deviation (the einspace protocol).
 * :func:`load_fashion_mnist` — Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package
   (idx files under ``/usr/share/datasets/fashion-mnist``); 10,000 of the 60,000 training images
-  are held out as validation; normalised per channel with the train split's statistics.
+  are held out as validation; normalised per channel with the train split's statistics
+  (:func:`fashion_mnist_arrays` gives the raw uint8 arrays).
 * :func:`load_dataset` — any of the above by name (``mnist1d``, ``fashion-mnist``) or folder path.
 
 Every problem with the data raises :class:`DatasetError` with a message naming the file and what
@@ -40,6 +41,7 @@ __all__ = [
     "DatasetError",
     "cache_dir",
     "canonical_dataset_name",
+    "fashion_mnist_arrays",
     "load_dataset",
     "load_fashion_mnist",
     "load_folder",
@@ -428,19 +430,14 @@ def _find_idx(root: Path, stem: str) -> Path:
     )
 
 
-def load_fashion_mnist(
+def fashion_mnist_arrays(
     root: str | os.PathLike[str] | None = None,
-    *,
-    val_size: int = 10_000,
-    split_seed: int = 0,
-    normalise: bool = True,
-) -> Dataset:
-    """Fashion-MNIST from Debian's ``dataset-fashion-mnist``: ``(N, 1, 28, 28)``, 10 classes.
+) -> dict[str, npt.NDArray[np.uint8]]:
+    """The raw Fashion-MNIST idx arrays: ``x`` (60000, 28, 28), ``y``, ``x_test`` (10000, 28, 28)
+    and ``y_test``, all uint8, as Debian's ``dataset-fashion-mnist`` installs them.
 
-    ``root`` defaults to ``$EINNAS_FASHION_MNIST_DIR`` or :data:`FASHION_MNIST_DIR`.
-    ``val_size`` of the 60,000 training images are held out (seeded by ``split_seed``); the
-    10,000 test images are the test split.  Pixels are scaled to [0, 1], then (``normalise``)
-    standardised with the train split's mean and std.
+    ``root`` defaults to ``$EINNAS_FASHION_MNIST_DIR`` or :data:`FASHION_MNIST_DIR`; a missing
+    file raises :class:`DatasetError` saying how to install the package.
     """
     if root is None:
         root = os.environ.get("EINNAS_FASHION_MNIST_DIR") or FASHION_MNIST_DIR
@@ -459,6 +456,24 @@ def load_fashion_mnist(
                 f"Fashion-MNIST in {base}: images {arrays[xk].shape} and labels {arrays[yk].shape} "
                 "do not match"
             )
+    return arrays
+
+
+def load_fashion_mnist(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    val_size: int = 10_000,
+    split_seed: int = 0,
+    normalise: bool = True,
+) -> Dataset:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist``: ``(N, 1, 28, 28)``, 10 classes.
+
+    ``root`` defaults to ``$EINNAS_FASHION_MNIST_DIR`` or :data:`FASHION_MNIST_DIR`.
+    ``val_size`` of the 60,000 training images are held out (seeded by ``split_seed``); the
+    10,000 test images are the test split.  Pixels are scaled to [0, 1], then (``normalise``)
+    standardised with the train split's mean and std.
+    """
+    arrays = fashion_mnist_arrays(root)
     x = arrays["x"].astype(np.float32)[:, None]
     x *= np.float32(1 / 255)
     test_x = arrays["x_test"].astype(np.float32)[:, None]

@@ -1,4 +1,5 @@
-"""Figures of searches: strategies compared over seeds, and the progress of one study.
+"""Figures of searches: strategies compared over seeds, the progress of one study, and the
+accuracy of a study's trials against their parameter counts.
 
 matplotlib is imported lazily, inside the functions, with the non-interactive ``Agg`` backend,
 so importing this module (and starting the CLI) stays fast and works without a display.
@@ -16,7 +17,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from einnas.study.trial import Trial
 
-__all__ = ["DPI", "plot_strategy_comparison", "plot_study_progress"]
+__all__ = ["DPI", "plot_accuracy_vs_params", "plot_strategy_comparison", "plot_study_progress"]
 
 DPI = 120
 
@@ -107,6 +108,7 @@ def plot_study_progress(
     title: str = "",
     *,
     ylabel: str = "accuracy (%)",
+    xlabel: str = "trial number",
 ) -> str:
     """One study: every trial's validation value, the best-so-far validation value, and the
     test value of the current best trial, against the trial number.
@@ -157,10 +159,81 @@ def plot_study_progress(
                 f"{below} trial(s) below the axis",
                 xy=(0.01, 0.01), xycoords="axes fraction", fontsize=8, color="0.4",
             )  # fmt: skip
-    ax.set_xlabel("trial number")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title or "study progress")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
+    fig.tight_layout()
+    return _save(fig, out_path)
+
+
+def _trial_params(trial: Trial) -> int | None:
+    """The parameter count recorded in a trial's metrics (the training evaluator's ``params``)."""
+    value = trial.metrics.get("params")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return None
+    return int(value)
+
+
+def plot_accuracy_vs_params(
+    trials: Sequence[Trial],
+    out_path: str | os.PathLike[str],
+    title: str = "",
+    *,
+    highlight_arch: str | None = None,
+    ylabel: str = "validation accuracy (%)",
+) -> str:
+    """Every completed trial's validation value against its parameter count (log scale), with
+    the Pareto front (the best value reachable with at most that many parameters).
+
+    The parameter count is the ``params`` entry of the trial's metrics; trials without one or
+    without a value are left out (their number is noted on the figure).  Trials whose ``arch``
+    equals ``highlight_arch`` (e.g. the architecture chosen for the final training) are marked.
+
+    Returns:
+        The path written.
+    """
+    plt = _pyplot()
+    points: list[tuple[int, float]] = []
+    marked: list[tuple[int, float]] = []
+    left_out = 0
+    for t in trials:
+        params = _trial_params(t)
+        if t.state.value != "complete" or t.val is None or params is None:
+            left_out += 1
+            continue
+        points.append((params, t.val))
+        if highlight_arch is not None and t.arch == highlight_arch:
+            marked.append((params, t.val))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    if points:
+        xs, ys = zip(*points)
+        ax.scatter(xs, ys, s=14, color="C0", alpha=0.6, label=f"trials (n={len(points)})")
+        front_x: list[int] = []
+        front_y: list[float] = []
+        for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+            if not front_y or y > front_y[-1]:
+                front_x.append(x)
+                front_y.append(y)
+        ax.step(front_x, front_y, where="post", lw=1.5, color="C1", label="Pareto front")
+        ax.set_xscale("log")
+    if marked:
+        mx, my = zip(*marked)
+        ax.scatter(mx, my, s=120, marker="*", color="C3", zorder=3, label="final architecture")
+    if left_out:
+        ax.annotate(
+            f"{left_out} trial(s) without a value or parameter count not shown",
+            xy=(0.01, 0.01), xycoords="axes fraction", fontsize=8, color="0.4",
+        )  # fmt: skip
+    ax.set_xlabel("parameters")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "accuracy vs parameters")
+    ax.grid(True, alpha=0.3, which="both")
+    if points:
+        ax.legend(loc="lower right")
     fig.tight_layout()
     return _save(fig, out_path)
