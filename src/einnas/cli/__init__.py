@@ -10,7 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from einnas.cli import bench_commands, grammar_commands, search_commands, train_commands
+from einnas.cli import (
+    bench_commands,
+    diagnose_commands,
+    grammar_commands,
+    search_commands,
+    train_commands,
+)
 
 DESCRIPTION = """\
 einnas: neural architecture search over einspace (a probabilistic grammar of fundamental
@@ -36,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     grammar_commands.add_parsers(sub)
     search_commands.add_parsers(sub)
     bench_commands.add_parsers(sub)
+    diagnose_commands.add_parsers(sub)
     train_commands.add_parsers(sub)
     return parser
 
