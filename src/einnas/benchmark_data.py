@@ -1,7 +1,7 @@
 """Where the tabular benchmark tables live, and reading them.
 
-The published benchmark tables (NAS-Bench-201, NAS-Bench-Macro, TransNAS-Bench-101 micro) are
-data, not code: they are never copied into the repository.  They are read from a *benchmark
+The published benchmark tables (NAS-Bench-201, NAS-Bench-Macro, TransNAS-Bench-101 micro, and a
+500-cell NAS-Bench-101 sample) are data, not code: they are never copied into the repository.  They are read from a *benchmark
 folder* found, in order of precedence, as
 
 1. the explicit argument (the CLI's ``--benchmark-dir``);
@@ -37,11 +37,13 @@ __all__ = [
     "FORMATS",
     "BenchmarkDataError",
     "MacroRecord",
+    "NB101SampleRecord",
     "NB201Record",
     "benchmark_dir_or_none",
     "benchmark_file",
     "candidate_dirs",
     "read_macro_json",
+    "read_nb101_sample_json",
     "read_nb201_costs",
     "read_nb201_json",
     "read_transnas_micro_zip",
@@ -64,6 +66,11 @@ MACRO_FORMAT = (
     'a JSON object {"01201210": {"test_acc": [3 floats], "mean_acc": float, "std": float, '
     '"params": int, "flops": int}} with 8-digit keys over {0, 1, 2}'
 )
+NB101_SAMPLE_FORMAT = (
+    'a JSON object {"nasbench101": {"cifar10": {"(56-int tuple)": {"val_accuracy": float, '
+    '"flops": float, "params": float, <zero-cost proxy>: float, ...}}}}; the tuple is 49 '
+    "adjacency bits (7x7, row-major) followed by 7 op codes"
+)
 TRANSNAS_FORMAT = (
     "a zip archive holding zen/benchmark--transbench101_micro--<task>--<offset>.json files, "
     'each a JSON list of {"idx", "arch": "(a, b, c, d, e, f)", "zen", "val_accuracy": float}'
@@ -77,6 +84,7 @@ FORMATS: Mapping[str, str] = MappingProxyType(
         "nb201/nb201_cifar10_costs.csv": NB201_COSTS_FORMAT,
         "nasbench_macro/nas-bench-macro_cifar10.json": MACRO_FORMAT,
         "transnas101_micro/all_benchmarks_zen.zip": TRANSNAS_FORMAT,
+        "nb101_sample/zc_nasbench101_sample.json": NB101_SAMPLE_FORMAT,
     }
 )
 """Expected format of each benchmark file, by path relative to the benchmark folder."""
@@ -96,7 +104,7 @@ class BenchmarkDataError(FileNotFoundError, ValueError):
 
 _HOW_TO_FIX = (
     f"pass --benchmark-dir PATH or set the environment variable {ENV_VAR} to the folder "
-    "holding nb201/, nasbench_macro/ and transnas101_micro/"
+    "holding nb201/, nasbench_macro/, transnas101_micro/ and nb101_sample/"
 )
 
 
@@ -382,3 +390,51 @@ def read_transnas_micro_zip(path: Path) -> Mapping[str, Mapping[str, float]]:
     if not tasks:
         raise _malformed(path, TRANSNAS_FORMAT, "no transbench101_micro JSON members found")
     return MappingProxyType({t: MappingProxyType(v) for t, v in tasks.items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# NAS-Bench-101 (a 500-cell sample with zero-cost proxies)
+
+
+@dataclass(frozen=True)
+class NB101SampleRecord:
+    """One NAS-Bench-101 cell of the sample: CIFAR-10 validation accuracy (percent), cost, and
+    the zero-cost proxy scores the file lists (``proxies``: name -> score)."""
+
+    val_accuracy: float
+    flops: float
+    params: float
+    proxies: Mapping[str, float]
+
+
+@lru_cache(maxsize=4)
+def read_nb101_sample_json(path: Path) -> Mapping[str, NB101SampleRecord]:
+    """Parse ``zc_nasbench101_sample.json`` into ``{"(56-int tuple)": NB101SampleRecord}``.
+
+    The keys are returned as the file writes them; turning them into architectures (and checking
+    them) is the job of :mod:`einnas.spaces.nb101_sample`.
+    """
+    fmt = NB101_SAMPLE_FORMAT
+    data = _load_json(path, fmt)
+    table = data.get("nasbench101") if isinstance(data, dict) else None
+    table = table.get("cifar10") if isinstance(table, dict) else None
+    if not isinstance(table, dict):
+        raise _malformed(path, fmt, 'no object at data["nasbench101"]["cifar10"]')
+    if not table:
+        raise _malformed(path, fmt, "the cifar10 object is empty")
+    out: dict[str, NB101SampleRecord] = {}
+    for key, entry in table.items():
+        if not isinstance(entry, dict):
+            raise _malformed(path, fmt, f"entry {key!r} is not an object")
+        missing = [f for f in ("val_accuracy", "flops", "params") if f not in entry]
+        if missing:
+            raise _malformed(path, fmt, f"entry {key!r} lacks {missing}")
+        values = {name: _number(v, path, fmt, f"{key}.{name}") for name, v in entry.items()}
+        proxies = {n: v for n, v in values.items() if n not in ("val_accuracy", "flops", "params")}
+        out[key] = NB101SampleRecord(
+            val_accuracy=values["val_accuracy"],
+            flops=values["flops"],
+            params=values["params"],
+            proxies=MappingProxyType(proxies),
+        )
+    return MappingProxyType(out)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from einnas.cli import (
     bench_commands,
     data_commands,
+    diagnose_commands,
     grammar_commands,
     search_commands,
     train_commands,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     grammar_commands.add_parsers(sub)
     search_commands.add_parsers(sub)
     bench_commands.add_parsers(sub)
+    diagnose_commands.add_parsers(sub)
     train_commands.add_parsers(sub)
     data_commands.add_parsers(sub)
     return parser

@@ -138,6 +138,6 @@ class RidgePredictor:
             x = x[None, :]
         xc = x - self._x_mean
         mean = xc @ self.coef_ + self.intercept_
-        quad = np.einsum("ij,jk,ik->i", xc, self._cov, xc)
+        quad = np.einsum("ij,ij->i", xc @ self._cov, xc)  # x^T C x per row, via one matmul
         std = np.sqrt(self._sigma2 * np.maximum(quad, 0.0))
         return Prediction(mean, std)
