@@ -10,7 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from einnas.cli import bench_commands, grammar_commands, search_commands, train_commands
+from einnas.cli import (
+    bench_commands,
+    draw_commands,
+    grammar_commands,
+    search_commands,
+    train_commands,
+)
 
 DESCRIPTION = """\
 einnas: neural architecture search over einspace (a probabilistic grammar of fundamental
@@ -37,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_commands.add_parsers(sub)
     bench_commands.add_parsers(sub)
     train_commands.add_parsers(sub)
+    draw_commands.add_parsers(sub)
     return parser
 
 
