@@ -14,6 +14,7 @@ from einnas.cli import (
     bench_commands,
     data_commands,
     diagnose_commands,
+    draw_commands,
     grammar_commands,
     search_commands,
     train_commands,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose_commands.add_parsers(sub)
     train_commands.add_parsers(sub)
     data_commands.add_parsers(sub)
+    draw_commands.add_parsers(sub)
     return parser
 
 
