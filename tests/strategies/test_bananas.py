@@ -101,3 +101,12 @@ def test_runs_to_budget_on_nb201() -> None:
     assert out.finished == 30 and out.best is not None and out.best.val is not None
     assert len({t.arch_hash for t in st.trials("s")}) == 30
     assert strategy.describe()["encoding"] == "auto"  # path encoding on NB201
+
+
+def test_slot_space_decisions_are_pinned() -> None:
+    """Published tabular figures depend on these decisions: einspace work must not move them."""
+    assert run(Bananas(), 25, seed=7) == [
+        "4334", "4340", "1102", "3424", "2131", "2043", "4232", "0020", "4332", "4314", "4344",
+        "4240", "0240", "4040", "4020", "2040", "4010", "0040", "4044", "4000", "4140", "2000",
+        "4003", "4013", "3003",
+    ]  # fmt: skip

@@ -238,3 +238,17 @@ def test_runs_to_budget_on_nb201() -> None:
         assert len({t.arch_hash for t in trials}) == 40
         # random search's median best-of-40 is ~89.9
         assert out.best.val is not None and out.best.val > 89.0
+
+
+def test_slot_space_decisions_are_pinned() -> None:
+    """Published tabular figures depend on these decisions: einspace work must not move them."""
+    ridge = ["32232", "33301", "11011", "23231", "20312", "20320", "31322", "00101", "32221",
+             "33132", "20322", "20020", "20000", "00020", "00000", "00030", "20030", "00033",
+             "00031", "30030", "02030", "03030", "10030", "10033", "10031", "10230", "10032",
+             "10020", "11030", "10010"]  # fmt: skip
+    mlp = ["32232", "33301", "11011", "23231", "20312", "20320", "31322", "00101", "32221",
+           "33132", "20322", "20020", "20000", "00020", "00030", "20030", "10030", "10031",
+           "10033", "10032", "30030", "10020", "12030", "10230", "11030", "10010", "10000",
+           "13030", "10330", "10130"]  # fmt: skip
+    assert archs(run(DeltaNAS(predictor="ridge"), 30, seed=7)) == ridge
+    assert archs(run(DeltaNAS(), 30, seed=7)) == mlp
