@@ -99,18 +99,32 @@ accuracy there rewards *not* finding the optimum; compare on validation accuracy
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from einnas.predictors import Predictor
 from einnas.predictors.doa import DoADataset, history_key
 from einnas.predictors.encodings import Encoder, EncodingName, FloatArray, make_encoder
 from einnas.predictors.mlp_ensemble import MLPEnsemble
 from einnas.predictors.ridge import RidgePredictor
+from einnas.predictors.support import OnSupport
+from einnas.predictors.tree_features import TreeFeatures
 from einnas.strategies.base import Observation, Proposal, ProposalContext, Strategy
+from einnas.strategies.seeding import seed_phase_length, seeded_start
 
-__all__ = ["DeltaNAS", "IdentityCache", "doa_encoder", "parent_candidates"]
+__all__ = [
+    "Candidate",
+    "DeltaNAS",
+    "IdentityCache",
+    "doa_encoder",
+    "is_tree_space",
+    "mutation_candidates",
+    "parent_candidates",
+]
 
 PredictorName = Literal["ridge", "mlp"]
 
@@ -141,16 +155,28 @@ class IdentityCache:
         return hit
 
 
+def is_tree_space(space: Any) -> bool:
+    """A space whose candidates are sampled mutations with records (einspace), not neighbours."""
+    return (
+        getattr(space, "mutate_with_record", None) is not None
+        and getattr(space, "neighbours", None) is None
+    )
+
+
 def doa_encoder(space: Any, encoding: str = "default") -> Encoder:
     """The DoA encoding of ``space``.
 
     ``default`` is one-hot plus value counts when every slot has the same number of choices
     (NB201, NAS-Bench-Macro, TransNAS micro) and plain one-hot otherwise; any name of
-    :func:`~einnas.predictors.encodings.make_encoder` is accepted too.
+    :func:`~einnas.predictors.encodings.make_encoder` is accepted too.  For einspace (a space
+    with a ``grammar``) ``default`` (or ``tree``) is the tree feature map
+    :class:`~einnas.predictors.tree_features.TreeFeatures`.
 
     Raises:
-        TypeError: the space has no slot encoding (einspace): pass an ``Encoder`` instead.
+        TypeError: the space has neither a slot encoding nor a grammar: pass an ``Encoder``.
     """
+    if hasattr(space, "grammar") and encoding in ("default", "tree"):
+        return TreeFeatures.for_space(space)
     if not hasattr(space, "encode"):
         raise TypeError(
             f"delta-nas needs an encoding of {getattr(space, 'name', type(space).__name__)!r} "
@@ -207,6 +233,58 @@ def parent_candidates(
     return pair_parents, pair_cands
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A sampled mutation of an evaluated parent: the child, its record and its edit size."""
+
+    parent: Observation
+    arch: Any
+    mutation: str  # the MutationRecord as JSON (what the trial log stores)
+    size: int | None = None  # edit size from the parent (``edit_size``), if measured
+
+
+def mutation_candidates(
+    ctx: ProposalContext,
+    ranked: Sequence[Observation],
+    parents: int,
+    mutations: int,
+    ids: IdentityCache,
+    edit_size: Callable[[Any, Any], int] | None = None,
+    max_edit: int | None = None,
+) -> list[Candidate]:
+    """``mutations`` sampled mutations (``space.mutate_with_record``) of each of the first
+    ``parents`` of ``ranked`` that yield a new one (tree spaces).
+
+    Each identity appears once per parent and never one proposed before; only the first
+    ``parents + 8`` of the ranking are tried.  With ``max_edit``, a parent's candidates are
+    those within ``edit_size(parent, child) <= max_edit`` -- bounded edits, where a difference
+    predictor is trained and accurate -- unless none of its draws is, in which case all of them
+    are kept (the search never stalls on a small tree whose every edit is large).
+    """
+    out: list[Candidate] = []
+    used = 0
+    for parent in ranked[: parents + 8]:
+        if used >= parents:
+            break
+        here: set[str] = set()
+        drawn: list[Candidate] = []
+        for _ in range(mutations):
+            child, record = ctx.space.mutate_with_record(parent.arch, ctx.rng)  # type: ignore[attr-defined]
+            ident = ids.identity(ctx.space, child)
+            if ident in ctx.seen or ident in here:
+                continue
+            here.add(ident)
+            size = edit_size(parent.arch, child) if edit_size is not None else None
+            drawn.append(Candidate(parent, child, json.dumps(record.to_dict()), size))
+        if max_edit is not None:
+            small = [c for c in drawn if c.size is not None and c.size <= max_edit]
+            drawn = small or drawn
+        if drawn:
+            used += 1
+            out.extend(drawn)
+    return out
+
+
 def _rank(observations: Sequence[Observation]) -> list[Observation]:
     """Successful observations, best first (earlier decision first on ties)."""
     return sorted(
@@ -240,9 +318,18 @@ class DeltaNAS(Strategy):
         population, tournament: tournament selection's population (most recent successes of
             the epoch) and tournament size.
         encoding: the DoA encoding by name (see :func:`doa_encoder`); ignored if ``encoder``.
-        encoder: an :class:`~einnas.predictors.encodings.Encoder` (needed for spaces without a
-            slot encoding, e.g. einspace).
+        encoder: an :class:`~einnas.predictors.encodings.Encoder` (needed for spaces with
+            neither a slot encoding nor a grammar; einspace defaults to
+            :class:`~einnas.predictors.tree_features.TreeFeatures`).
         mlp_steps: Adam steps per MLP-ensemble fit.
+        seed_archs: architecture texts evaluated first, then mutated for the rest of the first
+            ``n_init`` decisions instead of random samples (:mod:`einnas.strategies.seeding`).
+        max_edit: tree spaces: score only sampled mutations within this edit size of their
+            parent (:meth:`~einnas.predictors.tree_features.TreeFeatures.edit_size`, productions
+            removed plus added), where a parent has any; ``None``: no bound.
+
+    The defaults are the tabular ones; :func:`einnas.strategies.make_strategy` gives einspace
+    its own (see "Delta-NAS on einspace trees" in the module docstring).
     """
 
     name = "delta-nas"
@@ -267,6 +354,8 @@ class DeltaNAS(Strategy):
         encoding: str = "default",
         encoder: Encoder | None = None,
         mlp_steps: int = 60,
+        seed_archs: Sequence[str] = (),
+        max_edit: int | None = None,
     ) -> None:
         if min(n_init, radius, parents, mutations, q, restart_samples, population, tournament) < 1:
             raise ValueError(
@@ -275,6 +364,8 @@ class DeltaNAS(Strategy):
             )
         if patience < 0 or mlp_steps < 0 or alpha < 0:
             raise ValueError("patience, mlp_steps and alpha must be >= 0")
+        if max_edit is not None and max_edit < 1:
+            raise ValueError(f"max_edit must be >= 1 (or None for no bound), got {max_edit}")
         if not 0.0 <= eps <= 1.0:
             raise ValueError(f"eps must be in [0, 1], got {eps}")
         if predictor not in ("ridge", "mlp"):
@@ -299,12 +390,14 @@ class DeltaNAS(Strategy):
         self.encoding = encoding
         self.encoder = encoder
         self.mlp_steps = mlp_steps
+        self.seed_archs = tuple(dict.fromkeys(seed_archs))  # distinct, in the given order
+        self.max_edit = max_edit
         # Caches: derived from the history only (see the module docstring).
         self._space: Any = None
         self._encoder: Encoder | None = None
         self._doa: DoADataset | None = None
         self._fit_key: tuple[Any, ...] | None = None
-        self._model: RidgePredictor | MLPEnsemble | None = None
+        self._model: Predictor | None = None
         self._ids = IdentityCache()
 
     def describe(self) -> dict[str, Any]:
@@ -327,6 +420,9 @@ class DeltaNAS(Strategy):
             "tournament": self.tournament,
             "encoding": repr(self.encoder) if self.encoder is not None else self.encoding,
             "mlp_steps": self.mlp_steps,
+            # recorded only when set, so that studies logged before these knobs still resume
+            **({"seed_archs": list(self.seed_archs)} if self.seed_archs else {}),
+            **({"max_edit": self.max_edit} if self.max_edit is not None else {}),
         }
 
     # -- the cached encoder, DoA dataset and predictor ----------------------------------------
@@ -338,9 +434,20 @@ class DeltaNAS(Strategy):
                 self.encoder if self.encoder is not None else doa_encoder(space, self.encoding)
             )
             self._space, self._encoder = space, encoder
-            self._doa = DoADataset(encoder, space, radius=self.radius, lineage=self.lineage)
+            self._doa = DoADataset(
+                encoder,
+                space,
+                radius=self.radius,
+                lineage=self.lineage,
+                edit_distance=self._edit_size(encoder),
+            )
             self._fit_key, self._model = None, None
         return self._encoder
+
+    @staticmethod
+    def _edit_size(encoder: Encoder) -> Callable[[Any, Any], int] | None:
+        """The tree edit-size proxy where the encoder has one (else the space's distance)."""
+        return encoder.edit_size if isinstance(encoder, TreeFeatures) else None
 
     def dataset(self, space: Any, history: Sequence[Observation]) -> DoADataset:
         """The DoA dataset of ``history`` (extended incrementally when possible)."""
@@ -349,18 +456,24 @@ class DeltaNAS(Strategy):
         self._doa.sync(history)
         return self._doa
 
-    def _fit(self, doa: DoADataset, seed: int) -> RidgePredictor | MLPEnsemble:
+    def _fit(self, doa: DoADataset, seed: int) -> Predictor:
         last = history_key(doa.members[-1]) if doa.members else None
         key = (seed if self.predictor == "mlp" else None, doa.consumed, len(doa), last)
         if self._model is not None and self._fit_key == key:
             return self._model
-        model: RidgePredictor | MLPEnsemble
+        model: Predictor
         if self.predictor == "ridge" and not self.context:
-            model = RidgePredictor(alpha=self.alpha).fit_statistics(*doa.sufficient_statistics())
+            model = RidgePredictor(alpha=self.alpha).fit_statistics(
+                *doa.sufficient_statistics(),
+                # wide, sparse tree features: solve on the used columns (the same model)
+                support_only=isinstance(self._encoder, TreeFeatures) and self.alpha > 0,
+            )
         elif self.predictor == "ridge":
             model = RidgePredictor(alpha=self.alpha).fit(doa.features(True), doa.y)
         else:
             model = MLPEnsemble(seed=seed, steps=self.mlp_steps, antisymmetric=not self.context)
+            if isinstance(self._encoder, TreeFeatures):  # wide and sparse: the used columns
+                model = OnSupport(model)
             model.fit(doa.features(self.context), doa.y)
         self._model, self._fit_key = model, key
         return model
@@ -408,6 +521,8 @@ class DeltaNAS(Strategy):
     def propose(self, ctx: ProposalContext) -> Proposal:
         self._bind(ctx.space)  # fail at decision 0, not after n_init evaluations
         k = ctx.index
+        if self.seed_archs and k < seed_phase_length(self.seed_archs, self.n_init):
+            return seeded_start(ctx, self.seed_archs)
         if k < self.n_init:
             return ctx.fresh_sample()
         epoch_start, phase = self.epoch(ctx.history, k)
@@ -426,6 +541,8 @@ class DeltaNAS(Strategy):
                     child.arch, parent=parent.trial, mutation=child.mutation, note="explore"
                 )
         pool = self._pool(ctx, ranked)
+        if is_tree_space(ctx.space):
+            return self._propose_mutation(ctx, history, block, pool, ranked)
         pair_parents, pair_cands = parent_candidates(
             ctx, pool, self.parents, self.mutations, self._ids
         )
@@ -442,9 +559,36 @@ class DeltaNAS(Strategy):
         best = int(order[int(np.argmax(scores[order]))])
         return Proposal(pair_cands[best], parent=pair_parents[best].trial, note="delta")
 
+    def _propose_mutation(
+        self,
+        ctx: ProposalContext,
+        history: Sequence[Observation],
+        block: int,
+        pool: list[Observation],
+        ranked: list[Observation],
+    ) -> Proposal:
+        """The scored decision in a tree space: the best of the parents' sampled mutations."""
+        edit_size = self._edit_size(self._bind(ctx.space))
+        cands = mutation_candidates(
+            ctx, pool, self.parents, self.mutations, self._ids, edit_size, self.max_edit
+        )
+        if not cands and pool is not ranked:
+            cands = mutation_candidates(
+                ctx, ranked, self.parents, self.mutations, self._ids, edit_size, self.max_edit
+            )
+        if not cands:
+            return ctx.fresh_sample()
+        doa = self.dataset(ctx.space, history)
+        seed = int(np.random.SeedSequence([ctx.seed, block, 0xD17A]).generate_state(1)[0])
+        model = self._fit(doa, seed)
+        scores = self.scores(model, [c.parent for c in cands], [c.arch for c in cands])
+        order = ctx.rng.permutation(len(cands))  # uniform tie-breaking
+        best = cands[int(order[int(np.argmax(scores[order]))])]
+        return Proposal(best.arch, parent=best.parent.trial, mutation=best.mutation, note="delta")
+
     def scores(
         self,
-        model: RidgePredictor | MLPEnsemble,
+        model: Predictor,
         parents: Sequence[Observation],
         cands: Sequence[Any],
     ) -> FloatArray:
