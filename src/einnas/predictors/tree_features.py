@@ -36,8 +36,9 @@ grammar's options (its terminals, families, parameters, parent and child labels)
 enumerated once, in the grammar's own order, into a vocabulary: indices are a pure function of
 the grammar (the input's dimensionality) and the knobs, never of the order in which a search met
 the trees, features never collide, and every column can be named (:meth:`feature_names`) for
-diagnostics.  A plain hashing trick would need ~2000 buckets to make collisions rare among the
-few hundred features a search meets, and ridge solves cost ``O(d^3)``.  Trees can hold
+diagnostics.  With hashing, the few hundred features a search meets would share columns (in
+1024 buckets about a quarter of them would collide) at a larger ``d``, and ridge solves cost
+``O(d^3)``.  Trees can hold
 terminals outside the sampled grammar -- the seeds' ``linear_x4``, ``im2col(7,2,3)`` (see
 :mod:`einnas.seeds`) -- and mutations only ever remove those; their names go to a small
 *overflow* block of ``overflow`` columns indexed by a stable hash (``hashlib.blake2b`` of the

@@ -95,6 +95,55 @@ the default (it is the only one of the two above BANANAS at 100 queries on Image
 ms for ``predictor="ridge"``, the choice when overhead matters.  On ImageNet16-120 the
 validation-optimal cell tests at 46.20 while several runners-up test above 46.5, so test
 accuracy there rewards *not* finding the optimum; compare on validation accuracy too.
+
+Delta-NAS on einspace trees
+---------------------------
+Trees have no slots and no finite neighbourhood, so on einspace (spaces with
+``mutate_with_record`` and no ``neighbours``):
+
+* the encoding is the tree feature map ``phi`` of
+  :class:`~einnas.predictors.tree_features.TreeFeatures` (production counts, their
+  generalisations and parent -> child pairs); a subtree resample changes only the features of the
+  resampled subtree, so ``delta = phi(child) - phi(parent)`` is sparse;
+* the "edit distance" is ``TreeFeatures.edit_size``, the productions removed plus added (2 for a
+  terminal swap); the DoA dataset holds every lineage pair plus every pair of members within
+  ``radius`` of it, both orders;
+* candidates are ``mutations`` sampled mutations (with their records, which the trial log keeps)
+  of each of the top ``parents``, restricted to edits of at most ``max_edit`` productions where a
+  parent has any (:func:`mutation_candidates`); score ``f(parent) + g(delta)``, train the best;
+* with ``seed_archs`` the first ``n_init`` decisions evaluate the seeds and then mutations of
+  them instead of random samples (:mod:`einnas.strategies.seeding`);
+* an MLP predictor is fitted on the used feature columns only
+  (:class:`~einnas.predictors.support.OnSupport`), ridge on the used block of ``X^T X`` (the same
+  model, ``O(s^3)`` for ``s`` used of ~600-800 columns).
+
+The einspace defaults (``make_strategy(..., tabular=False)``, ``DELTA_NAS_EINSPACE`` in
+:mod:`einnas.strategies`) target budgets of 30-100 trained networks with noisy fitness.  They are
+**not tuned on real training**: one trial costs 5-60 s of CPU, so comparing settings over enough
+seeds and budgets to resolve differences of a point would take days of compute we do not have.
+They follow from the spec, from the tabular results above and from two measurements (MNIST-1D,
+the ``cnn1d`` seed):
+
+* fitness noise: three 8-epoch trainings (different seeds) of ``cnn1d`` gave 75.1 / 75.4 / 78.8,
+  of one of its mutants 66.0 / 68.3 / 65.1 -- a standard deviation of ~2 points, while edits move
+  the accuracy by a point or two up to -65 (an edit that breaks the network);
+* sampled mutations of ``cnn1d``: half swap a terminal (edit size 2), 75% have edit size <= 8 and
+  90% <= 17 (a resample near the root replaces most of the network by a random one).
+
+Hence ``predictor="ridge"`` with ``alpha=1``: tens to a few hundred pairs on a few hundred used
+features is what the additive model with shrinkage suits, and it predicts "no change" for a
+feature no pair has shown (``alpha = sigma^2 / tau^2`` with noise ``sigma ~ 2`` and a
+per-feature effect ``tau`` of a few points is at most ~1).  ``parents=3`` (the spec's 3..5)
+because with noisy fitness the single best network is often a lucky draw.  ``patience=0`` (no
+restarts) because restarts sample random networks, mostly poor on einspace, and such budgets
+leave no room for a second climb.  ``mutations=16``: 48 candidates, ~25 ms of mutation and
+scoring per decision on 1D trees, nothing next to a training.  ``max_edit=12`` and ``radius=12``
+so that the predictor is queried on edits of the size it is trained on (the linear-domain
+argument: small deltas), leaving large resamples to exploration.  ``eps=0.2`` (tabular 0.1)
+because the predictor learns from few, noisy pairs, and an exploratory mutation adds a lineage
+pair the predictor did not choose.  ``n_init=10`` (the spec's): with one seed, the seed and nine
+of its mutations.  ``DoADataset.distance`` records every pair's edit size, which is what a tree
+version of the Fig. 3 diagnostic (error by edit size) reads.
 """
 
 from __future__ import annotations
