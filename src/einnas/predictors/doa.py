@@ -158,9 +158,12 @@ class DoADataset:
         diff = self._vals[j] - self._vals[i]
         self._x.append(np.stack([row, -row]))
         self._y.extend((diff, -diff))
-        # both orders: (-row)(-row)^T = row row^T and (-row)(-diff) = row diff
-        self._gram += 2.0 * np.outer(row, row)
-        self._xty += (2.0 * diff) * row
+        # both orders: (-row)(-row)^T = row row^T and (-row)(-diff) = row diff; only the
+        # non-zero block changes (adding the zeros elsewhere would change no value)
+        nz = np.flatnonzero(row)
+        block = np.ix_(nz, nz)
+        self._gram[block] += 2.0 * np.outer(row[nz], row[nz])
+        self._xty[nz] += (2.0 * diff) * row[nz]
         self._yty += 2.0 * diff * diff
         flag = int(is_lineage)
         self._meta.append([[i, j, dist, flag], [j, i, dist, flag]])
