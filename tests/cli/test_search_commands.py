@@ -41,6 +41,35 @@ def test_miniature_einspace_search_end_to_end(
     assert rows[0]["arch"].startswith("sequential[sequential[computation[conv1d(3,64)]")  # the seed
 
 
+def test_miniature_default_job_runs_delta_nas_from_the_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default job (no --space) in miniature: 11 one-epoch trials, so that the last one is
+    a Delta-NAS decision; 2 workers' decisions, evaluated inline."""
+    monkeypatch.setenv("EINNAS_CACHE_DIR", str(tmp_path / "cache"))
+    db = tmp_path / "runs.db"
+    argv = [
+        "search", "--budget", "11", "--epochs", "1", "--final-epochs", "1", "--executor", "inline",
+        "--max-trial-seconds", "5", "--storage", str(db), "--study", "mini",
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "best_val=" in captured.err and "new best: trial 0" in captured.out  # progress
+    assert "final test accuracy (1 epochs" in captured.out
+
+    from einnas.study.study import Study
+
+    study = Study.load(str(db), "mini")
+    assert study.config["strategy"]["name"] == "delta-nas"
+    assert study.config["workers"] == 2 and study.config["max_macs"] == 3_000_000
+    trials = sorted(study.trials(), key=lambda t: t.proposal)
+    assert len(trials) == 11
+    assert trials[0].arch.startswith("sequential[sequential[computation[conv1d(3,64)]")
+    assert all(t.mutation is not None for t in trials[1:])  # the seed's mutations, then ...
+    assert trials[10].parent is not None  # ... a scored (or exploratory) child of a finished trial
+
+
 def test_tabular_search_resume_and_extend(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,16 +101,24 @@ def test_tabular_search_resume_and_extend(
 
 def test_default_job_settings() -> None:
     from einnas.cli import build_parser
-    from einnas.cli.search_commands import _spec
+    from einnas.cli.search_commands import _final_epochs, _spec
 
     spec = _spec(build_parser().parse_args(["search"]))
     assert (spec.space, spec.dataset, spec.strategy, spec.budget, spec.workers) == (
         "einspace1d",
         "mnist1d",
-        "re",
+        "delta-nas",
         30,
         2,
     )
-    assert spec.seed_archs == ["cnn1d"]
+    assert spec.seed_archs == ["cnn1d"] and spec.max_macs == 3_000_000
+    assert spec.max_trial_seconds == 60.0
+    assert _final_epochs(build_parser().parse_args(["search"])) == 32
+    assert _final_epochs(build_parser().parse_args(["search", "--space", "einspace1d"])) == 64
+    assert (
+        _spec(build_parser().parse_args(["search", "--max-macs", "5000000"])).max_macs == 5_000_000
+    )
     tab = _spec(build_parser().parse_args(["search", "--space", "nb201"]))
     assert (tab.dataset, tab.budget, tab.workers, tab.seed_archs) == ("cifar10", 150, 1, [])
+    other = _spec(build_parser().parse_args(["search", "--space", "einspace1d"]))
+    assert (other.strategy, other.max_macs, other.max_trial_seconds) == ("re", 10_000_000, 120.0)

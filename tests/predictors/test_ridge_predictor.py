@@ -78,3 +78,21 @@ def test_ridge_edge_cases() -> None:
     assert isinstance(make_predictor("ridge", antisymmetric=True), RidgePredictor)
     with pytest.raises(ValueError):
         make_predictor("gp")
+
+
+def test_support_only_is_the_same_model_on_unused_columns() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 12))
+    x[:, [2, 7, 8]] = 0.0  # columns no row uses
+    y = x @ rng.normal(size=12) + rng.normal(0, 0.1, 40)
+    stats = (x.T @ x, x.T @ y, float(y @ y), 40)
+    full = RidgePredictor(alpha=0.5).fit_statistics(*stats)
+    sparse = RidgePredictor(alpha=0.5).fit_statistics(*stats, support_only=True)
+    query = rng.normal(size=(6, 12))  # uses the unseen columns too
+    a, b = full.predict(query), sparse.predict(query)
+    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-10, atol=1e-12)
+    assert a.std is not None and b.std is not None
+    np.testing.assert_allclose(a.std, b.std, rtol=1e-10)
+    assert sparse.coef_ is not None and not sparse.coef_[[2, 7, 8]].any()
+    with pytest.raises(ValueError, match="alpha"):
+        RidgePredictor(alpha=0.0).fit_statistics(*stats, support_only=True)

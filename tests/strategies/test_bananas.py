@@ -101,3 +101,43 @@ def test_runs_to_budget_on_nb201() -> None:
     assert out.finished == 30 and out.best is not None and out.best.val is not None
     assert len({t.arch_hash for t in st.trials("s")}) == 30
     assert strategy.describe()["encoding"] == "auto"  # path encoding on NB201
+
+
+def test_slot_space_decisions_are_pinned() -> None:
+    """Published tabular figures depend on these decisions: einspace work must not move them."""
+    assert run(Bananas(), 25, seed=7) == [
+        "4334", "4340", "1102", "3424", "2131", "2043", "4232", "0020", "4332", "4314", "4344",
+        "4240", "0240", "4040", "4020", "2040", "4010", "0040", "4044", "4000", "4140", "2000",
+        "4003", "4013", "3003",
+    ]  # fmt: skip
+
+
+def test_einspace_search_with_seeds_and_tree_features() -> None:
+    from einnas.grammar import Budget
+    from einnas.seeds import seed_text
+    from einnas.spaces.einspace import EinSpace
+
+    space = EinSpace((1, 40), budget=Budget(max_params=1_000_000, max_macs=10_000_000))
+
+    @dataclass(frozen=True)
+    class Size:
+        def evaluate(self, arch: str, seed: int) -> EvalResult:
+            a = space.analyze(space.from_text(arch))
+            return EvalResult(float(np.log1p(a.params)) - 0.05 * a.n_nodes)
+
+        def describe(self) -> dict[str, Any]:
+            return {"kind": "size"}
+
+    def search(seed: int) -> list[Any]:
+        strategy = make_strategy("bananas", tabular=False, seed_archs=[seed_text("cnn1d")])
+        assert isinstance(strategy, Bananas) and strategy.describe()["mutations"] == 16
+        st = open_storage(None)
+        st.create_study("s", {})
+        run_search(st, "s", space, strategy, InlineExecutor(Size()), 16, seed, workers=2)
+        return sorted(st.trials("s"), key=lambda t: t.proposal)
+
+    trials = search(0)
+    assert [t.arch for t in trials] == [t.arch for t in search(0)]
+    assert trials[0].arch == seed_text("cnn1d")
+    assert len({t.arch_hash for t in trials}) == 16
+    assert all(t.parent is not None and t.mutation is not None for t in trials[10:])

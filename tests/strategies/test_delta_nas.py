@@ -238,3 +238,144 @@ def test_runs_to_budget_on_nb201() -> None:
         assert len({t.arch_hash for t in trials}) == 40
         # random search's median best-of-40 is ~89.9
         assert out.best.val is not None and out.best.val > 89.0
+
+
+def test_slot_space_decisions_are_pinned() -> None:
+    """Published tabular figures depend on these decisions: einspace work must not move them."""
+    ridge = ["32232", "33301", "11011", "23231", "20312", "20320", "31322", "00101", "32221",
+             "33132", "20322", "20020", "20000", "00020", "00000", "00030", "20030", "00033",
+             "00031", "30030", "02030", "03030", "10030", "10033", "10031", "10230", "10032",
+             "10020", "11030", "10010"]  # fmt: skip
+    mlp = ["32232", "33301", "11011", "23231", "20312", "20320", "31322", "00101", "32221",
+           "33132", "20322", "20020", "20000", "00020", "00030", "20030", "10030", "10031",
+           "10033", "10032", "30030", "10020", "12030", "10230", "11030", "10010", "10000",
+           "13030", "10330", "10130"]  # fmt: skip
+    assert archs(run(DeltaNAS(predictor="ridge"), 30, seed=7)) == ridge
+    assert archs(run(DeltaNAS(), 30, seed=7)) == mlp
+
+
+# --------------------------------------------------------------------------- einspace trees
+
+
+@dataclass(frozen=True)
+class TreeScore:
+    """Test double for training on einspace1d: a deterministic score of the tree text."""
+
+    def evaluate(self, arch: str, seed: int) -> EvalResult:
+        import hashlib
+        import math
+
+        a = EINSPACE_1D.analyze(EINSPACE_1D.from_text(arch))
+        digest = hashlib.sha256(arch.encode()).digest()
+        if digest[0] % 16 == 0:
+            return EvalResult(math.nan)
+        noise = int.from_bytes(digest[1:5], "big") / 2**32
+        val = 50.0 + 20.0 * math.tanh(math.log1p(a.params) / 12.0) - 0.1 * a.n_nodes + 4 * noise
+        return EvalResult(val, val)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "tree-score"}
+
+
+def _einspace_1d() -> Any:
+    from einnas.grammar import Budget
+    from einnas.spaces.einspace import EinSpace
+
+    return EinSpace((1, 40), budget=Budget(max_params=1_000_000, max_macs=10_000_000))
+
+
+EINSPACE_1D = _einspace_1d()
+
+
+def _cnn1d() -> str:
+    from einnas.seeds import seed_text
+
+    return seed_text("cnn1d")
+
+
+def run_tree(strategy: Strategy, budget: int, seed: int = 0, storage: Any = None) -> list[Any]:
+    st = storage or open_storage(None)
+    if storage is None:
+        st.create_study("s", {})
+    executor = InlineExecutor(TreeScore())
+    run_search(st, "s", EINSPACE_1D, strategy, executor, budget, seed, workers=2)
+    return sorted(st.trials("s"), key=lambda t: t.proposal)
+
+
+def einspace_delta_nas() -> DeltaNAS:
+    strategy = make_strategy("delta-nas", tabular=False, seed_archs=[_cnn1d()])
+    assert isinstance(strategy, DeltaNAS)
+    return strategy
+
+
+def test_einspace_defaults() -> None:
+    from einnas.predictors.tree_features import TreeFeatures
+
+    strategy = einspace_delta_nas()
+    desc = strategy.describe()
+    assert (desc["predictor"], desc["patience"], desc["max_edit"]) == ("ridge", 0, 12)
+    assert desc["seed_archs"] == [_cnn1d()]
+    json.dumps(desc)
+    assert isinstance(doa_encoder(EINSPACE_1D), TreeFeatures)
+    # tabular studies record exactly the keys they always did
+    assert "seed_archs" not in make_strategy("delta-nas", tabular=True).describe()
+    with pytest.raises(ValueError, match="max_edit"):
+        DeltaNAS(max_edit=0)
+
+
+def test_einspace_search_starts_from_the_seeds_and_builds_on_them() -> None:
+    trials = run_tree(einspace_delta_nas(), 24, seed=1)
+    assert len(trials) == 24 and len({t.arch_hash for t in trials}) == 24
+    assert trials[0].arch == _cnn1d()
+    by_number = {t.number: t for t in trials}
+    start = trials[1:10]  # the start phase: mutations of the seed
+    assert all(t.mutation is not None for t in start)
+    assert trials[1].parent is None  # decision 1 cannot see the seed's result yet (2 workers)
+    assert all(by_number[t.parent].proposal == 0 for t in start[1:] if t.parent is not None)
+    guided = trials[10:]
+    assert all(t.parent is not None and t.mutation is not None for t in guided)
+    # scored candidates are bounded edits of their parents (eps exploration may not be)
+    features = doa_encoder(EINSPACE_1D)
+    sizes = [
+        features.edit_size(  # type: ignore[attr-defined]
+            EINSPACE_1D.from_text(by_number[t.parent].arch), EINSPACE_1D.from_text(t.arch)
+        )
+        for t in guided
+    ]
+    assert sum(size <= 12 for size in sizes) >= 0.7 * len(sizes)
+
+
+def test_einspace_resume_is_replay() -> None:
+    straight = run_tree(einspace_delta_nas(), 26, seed=2)
+    st = open_storage(None)
+    st.create_study("s", {})
+    run_tree(einspace_delta_nas(), 13, seed=2, storage=st)
+    resumed = run_tree(einspace_delta_nas(), 26, seed=2, storage=st)  # a fresh strategy object
+    assert archs(resumed) == archs(straight)
+    assert archs(run_tree(einspace_delta_nas(), 26, seed=3)) != archs(straight)
+
+
+def test_einspace_doa_dataset_has_lineage_and_near_pairs() -> None:
+    strategy = einspace_delta_nas()
+    trials = run_tree(strategy, 20, seed=4)
+    hist = [
+        Observation(
+            t.proposal,
+            t.number,
+            EINSPACE_1D.from_text(t.arch),
+            t.arch_hash,
+            t.val,
+            t.parent,
+        )
+        for t in trials
+    ]
+    doa = strategy.dataset(EINSPACE_1D, hist)
+    assert doa.is_lineage.any() and (~doa.is_lineage).any()  # siblings within the radius too
+    assert (doa.distance[~doa.is_lineage] <= 12).all() and (doa.distance >= 0).all()
+    np.testing.assert_array_equal(doa.y[0::2], -doa.y[1::2])  # both orders
+
+
+def test_einspace_mlp_predictor_runs() -> None:
+    strategy = DeltaNAS(predictor="mlp", mlp_steps=10, n_init=6, seed_archs=[_cnn1d()])
+    trials = run_tree(strategy, 12, seed=5)
+    assert len({t.arch_hash for t in trials}) == 12

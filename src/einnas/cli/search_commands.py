@@ -15,16 +15,27 @@ from einnas.study.trial import Trial
 DEFAULT_STORAGE = "runs.db"
 
 
-DEFAULT_JOB = {
+# The default job (``einnas search`` with no --space): Delta-NAS-guided evolution on einspace1d /
+# MNIST-1D from the cnn1d seed, sized to finish within ~10 minutes on 2 CPU cores.  cnn1d costs
+# ~1M multiply-accumulates per example; einspace1d's default cap of 10M let candidates train up
+# to 10x slower than the seed (the former RE default job took ~16 min on a loaded machine), so
+# the job caps candidates at 3M (3x the seed) and trains the winner for 32 final epochs instead
+# of the protocol's 64.  Cost is not only MACs: a mutation can nest b = 4/8 branchings into
+# thousands of tiny compiled ops (one such 1.6M-MAC network took 70 s per epoch), so a candidate
+# still training after 60 s fails (the seed trains its 8 epochs in ~12 s on a loaded machine).
+# --max-macs, --max-trial-seconds and --final-epochs change each.
+DEFAULT_JOB: dict[str, Any] = {
     "space": "einspace1d",
     "dataset": "mnist1d",
-    "strategy": "re",
+    "strategy": "delta-nas",
     "budget": 30,
-    "population": 20,
-    "tournament": 5,
     "workers": 2,
     "seed_archs": "cnn1d",
+    "max_macs": 3_000_000,
+    "max_trial_seconds": 60.0,
+    "final_epochs": 32,
 }
+FINAL_EPOCHS = 64  # the einspace protocol's final training (every job but the default one)
 
 
 def add_parsers(sub: Any) -> None:
@@ -35,18 +46,25 @@ def add_parsers(sub: Any) -> None:
         description="""\
 Run a neural architecture search and log every trial to an SQLite file.
 
-With no --space, runs the default job: regularised evolution over einspace (1D) on MNIST-1D
-seeded with a small CNN written in the grammar (--seed-archs cnn1d), training every candidate
-for --epochs epochs on 2 workers (budget 30, population 20, tournament 5); then it trains the
-best architecture from scratch on train+val for --final-epochs epochs and reports its test
-accuracy.
+With no --space, runs the default job: Delta-NAS-guided evolution over einspace (1D) on
+MNIST-1D, started from a small CNN written in the grammar (--seed-archs cnn1d). The first 10
+candidates are the seed and mutations of it; each later one is the mutation of one of the 3
+best networks so far that a ridge predictor of accuracy *differences* (trained on pairs of
+similar evaluated networks) scores highest. Every candidate (at most 3M multiply-accumulates,
+--max-macs) trains for --epochs epochs on 2 workers, budget 30, and fails if still training
+after 60 s (--max-trial-seconds); then the best architecture is trained from scratch on
+train+val for 32 epochs (--final-epochs) and its test accuracy reported. About 10 minutes on 2
+CPU cores. The progress bar shows the best validation accuracy so far; each new best is
+printed with its architecture.
 
 The study is resumable: run the same command again after an interruption (Ctrl-C, a killed
 job) and it continues where it stopped, making exactly the decisions the uninterrupted search
 would have made. Raise --budget on a finished study to extend it.
 
 Examples:
-  einnas search                                   # the default job (minutes on 2 CPU cores)
+  einnas search                                   # the default job (~10 min on 2 CPU cores)
+  einnas search --strategy re --population 20 --tournament 5   # the same job, plain evolution
+  einnas search --space einspace1d --strategy delta-nas --seed-archs cnn1d --budget 60 --workers 2
   einnas search --space nb201 --dataset cifar10 --strategy re --budget 150 --seed 0 \\
       --storage runs.db --study s1
   einnas search --space transnas-micro --dataset class_scene --strategy ls --budget 100
@@ -68,7 +86,10 @@ Examples:
         "fashion-mnist or a folder of {train,valid,test}_{x,y}.npy",
     )
     p.add_argument(
-        "--strategy", choices=STRATEGY_NAMES, default=None, help="search strategy (default re)"
+        "--strategy",
+        choices=STRATEGY_NAMES,
+        default=None,
+        help="search strategy (default re; delta-nas for the default job)",
     )
     p.add_argument(
         "--budget",
@@ -97,8 +118,9 @@ Examples:
     p.add_argument(
         "--seed-archs",
         default="",
-        help="comma-separated seed architectures for RE: einspace seed names "
-        "(resnet18,wrn16_4,vit,mlp_mixer) or architecture texts",
+        help="comma-separated seed architectures for re, delta-nas and bananas: einspace seed "
+        "names (resnet18,wrn16_4,vit,mlp_mixer; cnn1d for 1D) or architecture texts "
+        "(default cnn1d for the default job)",
     )
     p.add_argument(
         "--workers",
@@ -132,14 +154,15 @@ Examples:
     g.add_argument(
         "--final-epochs",
         type=int,
-        default=64,
-        help="epochs of the final training on train+val (default 64; 0 skips it)",
+        default=None,
+        help=f"epochs of the final training on train+val (default {FINAL_EPOCHS}; "
+        f"{DEFAULT_JOB['final_epochs']} for the default job; 0 skips it)",
     )
     g.add_argument(
         "--max-trial-seconds",
         type=float,
-        default=120.0,
-        help="a candidate still training after this fails (default 120)",
+        default=None,
+        help="a candidate still training after this fails (default 120; 60 for the default job)",
     )
     g.add_argument(
         "--max-params",
@@ -151,7 +174,8 @@ Examples:
         "--max-macs",
         type=int,
         default=None,
-        help="multiply-accumulates per example (default 10M for 1D, 200M for 2D)",
+        help="multiply-accumulates per example (default 10M for 1D, 200M for 2D; "
+        "3M for the default job)",
     )
     g.add_argument(
         "--device",
@@ -194,6 +218,8 @@ def _spec(args: argparse.Namespace) -> SearchSpec:
         "tournament": args.tournament,
         "workers": args.workers,
         "seed_archs": args.seed_archs or None,
+        "max_macs": args.max_macs,
+        "max_trial_seconds": args.max_trial_seconds,
     }
     preset.update({k: v for k, v in given.items() if v is not None})
     return SearchSpec(
@@ -210,10 +236,16 @@ def _spec(args: argparse.Namespace) -> SearchSpec:
         simulate_time=args.simulate_time,
         epochs=args.epochs,
         max_params=args.max_params,
-        max_macs=args.max_macs,
-        max_trial_seconds=args.max_trial_seconds,
+        max_macs=preset.get("max_macs"),
+        max_trial_seconds=preset.get("max_trial_seconds", 120.0),
         device=args.device,
     )
+
+
+def _final_epochs(args: argparse.Namespace) -> int:
+    if args.final_epochs is not None:
+        return int(args.final_epochs)
+    return int(DEFAULT_JOB["final_epochs"]) if args.space is None else FINAL_EPOCHS
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -224,6 +256,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from einnas.study.study import Study
 
     spec = _spec(args)
+    final_epochs = _final_epochs(args)
     if not spec.tabular:
         print(f"preparing {spec.space} search on {spec.dataset} ...", file=sys.stderr)
     space, evaluator, strategy = build_search(spec)
@@ -252,9 +285,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
 
     def on_trial(trial: Trial, best: Trial | None) -> None:
-        bar.update(1)
+        # the postfix first, so that the update's refresh shows the best including this trial
         if best is not None:
-            bar.set_postfix(best_val=_fmt(best.val), test=_fmt(best.test), refresh=False)
+            bar.set_postfix(
+                best_val=_fmt(best.val), test=_fmt(best.test), last=_fmt(trial.val), refresh=False
+            )
+        bar.update(1)
         if not spec.tabular and best is not None and best.number == trial.number:
             bar.write(f"new best: trial {trial.number}, val {_fmt(trial.val)}: {trial.arch}")
 
@@ -281,18 +317,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     print(f"best architecture (trial {best.number}): {best.arch}")
     print(f"validation accuracy: {_fmt(best.val)}  test accuracy: {_fmt(best.test)}")
-    if not spec.tabular and args.final_epochs > 0:
+    if not spec.tabular and final_epochs > 0:
         from einnas.final_training import final_train
 
         assert spec.dataset is not None
         out = args.out or str(Path("runs") / name)
-        print(f"final training: {args.final_epochs} epochs on train+val ...", file=sys.stderr)
+        print(f"final training: {final_epochs} epochs on train+val ...", file=sys.stderr)
         final = final_train(
             study.storage,
             name,
             best.arch,
             spec.dataset,
-            args.final_epochs,
+            final_epochs,
             spec.seed,
             out,
             spec.device,
@@ -302,7 +338,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             return 1
         again = " (recorded earlier)" if final.reused else ""
         print(
-            f"final test accuracy ({args.final_epochs} epochs, train+val): {_fmt(final.test_acc)}{again}"
+            f"final test accuracy ({final_epochs} epochs, train+val): {_fmt(final.test_acc)}{again}"
         )
         from einnas.run_outputs import write_run_outputs
 

@@ -4,10 +4,14 @@ Layout:
 
 * :mod:`einnas.predictors.encodings` -- architecture encoders (one-hot slots, NB201 paths) and
   the DoA vector ``delta(a, b) = e(b) - e(a)``.
+* :mod:`einnas.predictors.tree_features` -- ``phi(tree)``, the einspace tree feature map (counts
+  of productions and parent -> child pairs; sparse deltas under subtree mutation).
 * :mod:`einnas.predictors.doa` -- the difference-of-architecture dataset, built incrementally
   from the trial history.
 * :mod:`einnas.predictors.ridge` -- closed-form ridge regression (the additive DoA model).
 * :mod:`einnas.predictors.mlp_ensemble` -- an ensemble of small numpy MLPs (DoA or absolute).
+* :mod:`einnas.predictors.support` -- any predictor fitted on the used columns of a wide, sparse
+  encoding.
 
 Every predictor has the same small interface (:class:`Predictor`): ``fit(x, y)`` on a float
 matrix and a target vector, then ``predict(x)`` returning a :class:`Prediction` (the mean, and
@@ -34,6 +38,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "RidgePredictor",
+    "TreeFeatures",
     "make_encoder",
     "make_predictor",
 ]
@@ -86,3 +91,4 @@ from einnas.predictors.doa import DoADataset  # noqa: E402
 from einnas.predictors.encodings import Encoder, OneHotEncoder, PathEncoder, make_encoder  # noqa: E402
 from einnas.predictors.mlp_ensemble import MLPEnsemble  # noqa: E402
 from einnas.predictors.ridge import RidgePredictor  # noqa: E402
+from einnas.predictors.tree_features import TreeFeatures  # noqa: E402

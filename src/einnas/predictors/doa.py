@@ -26,14 +26,15 @@ The dataset also keeps the sufficient statistics of a linear model (``X^T X``, `
 pairs (:meth:`DoADataset.sufficient_statistics`).
 
 Edit distances: slot spaces (archs are tuples of ints with ``space.cardinalities``) use a
-vectorised Hamming distance; other spaces with ``space.edit_distance`` call it pair by pair; a
-space without edit distances contributes lineage pairs only (the einspace case, where the
-feature delta of a subtree mutation is what is sparse).
+vectorised Hamming distance; other spaces with ``space.edit_distance`` call it pair by pair; an
+explicit ``edit_distance`` callable overrides both (einspace: the production-count distance of
+:meth:`~einnas.predictors.tree_features.TreeFeatures.edit_size`, where the feature delta of a
+subtree mutation is what is sparse); without any, only lineage pairs are added.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -88,6 +89,8 @@ class DoADataset:
         space: the search space (for edit distances; see the module docstring).
         radius: pairs up to this edit distance are added (>= 1).
         lineage: also add every (parent, child) pair.
+        edit_distance: ``edit_distance(a, b) -> int`` of two architectures, instead of the
+            space's (see the module docstring).
 
     Attributes (read-only views, one row per ordered pair): :attr:`x` (DoA vectors),
     :attr:`y` (targets), :attr:`first` / :attr:`second` (member indices of ``a`` and ``b``),
@@ -95,7 +98,12 @@ class DoADataset:
     """
 
     def __init__(
-        self, encoder: Encoder, space: Any = None, radius: int = 2, lineage: bool = True
+        self,
+        encoder: Encoder,
+        space: Any = None,
+        radius: int = 2,
+        lineage: bool = True,
+        edit_distance: Callable[[Any, Any], int] | None = None,
     ) -> None:
         if radius < 0:
             raise ValueError(f"radius must be >= 0, got {radius}")
@@ -103,8 +111,10 @@ class DoADataset:
         self.space = space
         self.radius = radius
         self.lineage = lineage
-        self._slot_space = space is not None and hasattr(space, "cardinalities")
-        self._edit_distance = getattr(space, "edit_distance", None)
+        self._slot_space = (
+            edit_distance is None and space is not None and hasattr(space, "cardinalities")
+        )
+        self._edit_distance = edit_distance or getattr(space, "edit_distance", None)
         self.reset()
 
     def reset(self) -> None:
@@ -148,9 +158,12 @@ class DoADataset:
         diff = self._vals[j] - self._vals[i]
         self._x.append(np.stack([row, -row]))
         self._y.extend((diff, -diff))
-        # both orders: (-row)(-row)^T = row row^T and (-row)(-diff) = row diff
-        self._gram += 2.0 * np.outer(row, row)
-        self._xty += (2.0 * diff) * row
+        # both orders: (-row)(-row)^T = row row^T and (-row)(-diff) = row diff; only the
+        # non-zero block changes (adding the zeros elsewhere would change no value)
+        nz = np.flatnonzero(row)
+        block = np.ix_(nz, nz)
+        self._gram[block] += 2.0 * np.outer(row[nz], row[nz])
+        self._xty[nz] += (2.0 * diff) * row[nz]
         self._yty += 2.0 * diff * diff
         flag = int(is_lineage)
         self._meta.append([[i, j, dist, flag], [j, i, dist, flag]])

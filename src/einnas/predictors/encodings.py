@@ -10,7 +10,8 @@ An :class:`Encoder` turns an architecture into a fixed-length float vector.  Two
 
 Anything with a ``dim`` and an ``encode(arch) -> ndarray`` method is an encoder (a
 :class:`typing.Protocol`), so einspace's tree feature map (production counts, parent->child
-production pairs) can plug in later without touching the predictors.
+production pairs; :mod:`einnas.predictors.tree_features`) plugs in without touching the
+predictors.
 
 The DoA input of Delta-NAS is ``delta(a, b) = e(b) - e(a)`` (:func:`delta`): with one-hot slot
 encodings it has entries in ``{-1, 0, 1}`` and exactly ``2 d`` non-zeros for ``d`` edits, so the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from einnas.strategies.bananas import Bananas
 from einnas.strategies.base import Observation, Proposal, ProposalContext, SpaceExhausted, Strategy
@@ -13,7 +14,25 @@ from einnas.strategies.random_search import RandomSearch
 
 STRATEGY_NAMES = ("rs", "re", "ls", "delta-nas", "bananas")
 
+DELTA_NAS_EINSPACE: dict[str, Any] = {
+    "n_init": 10,
+    "parents": 3,
+    "mutations": 16,
+    "eps": 0.2,
+    "predictor": "ridge",
+    "alpha": 1.0,
+    "patience": 0,
+    "radius": 12,
+    "max_edit": 12,
+}
+"""Delta-NAS settings on einspace (why: "Delta-NAS on einspace trees" in its module)."""
+
+BANANAS_EINSPACE: dict[str, Any] = {"n_init": 10, "parents": 3, "mutations": 16}
+"""BANANAS settings on einspace: Delta-NAS's start and candidate pool."""
+
 __all__ = [
+    "BANANAS_EINSPACE",
+    "DELTA_NAS_EINSPACE",
     "STRATEGY_NAMES",
     "Bananas",
     "DeltaNAS",
@@ -44,8 +63,15 @@ def make_strategy(
     docs/benchmarks.md) and to einspace's P = 100, S = 10 drawn with replacement on einspace.
 
     ``delta-nas`` (:class:`DeltaNAS`) and ``bananas`` (:class:`Bananas`) take the defaults chosen
-    by their NB201 experiments (see their modules).  On einspace Delta-NAS needs an encoder
-    (``DeltaNAS(encoder=...)``) until the tree feature map lands.
+    by their NB201 experiments on tabular spaces (see their modules).  On einspace
+    (``tabular=False``) they read the tree feature map
+    (:class:`~einnas.predictors.tree_features.TreeFeatures`) and get budgets of 30-100 noisy
+    trainings in mind (:data:`DELTA_NAS_EINSPACE`, explained in :mod:`einnas.strategies.delta_nas`):
+    10 start decisions -- the seeds, then mutations of them, when ``seed_archs`` are given --
+    then candidates from 16 sampled mutations of each of the 3 best networks; Delta-NAS scores
+    them with a ridge difference predictor, keeps edits of at most 12 productions, explores with
+    probability 0.2 and never restarts; BANANAS uses the same start and candidate pool.
+    ``seed_archs`` are also honoured by both on tabular spaces (none by default).
     """
     key = name.strip().lower()
     if key in ("rs", "random"):
@@ -60,7 +86,11 @@ def make_strategy(
     if key in ("ls", "local", "local-search"):
         return LocalSearch()
     if key in ("delta-nas", "delta", "deltanas", "delta_nas"):
-        return DeltaNAS()
+        if tabular:
+            return DeltaNAS(seed_archs=seed_archs)
+        return DeltaNAS(**DELTA_NAS_EINSPACE, seed_archs=seed_archs)
     if key == "bananas":
-        return Bananas()
+        if tabular:
+            return Bananas(seed_archs=seed_archs)
+        return Bananas(**BANANAS_EINSPACE, seed_archs=seed_archs)
     raise ValueError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGY_NAMES)}")

@@ -36,14 +36,24 @@ decision's RNG; the strategy keeps no state except an encoding/identity cache.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
+from einnas.predictors import Predictor
 from einnas.predictors.encodings import Encoder, make_encoder
 from einnas.predictors.mlp_ensemble import MLPEnsemble
-from einnas.strategies.base import Proposal, ProposalContext, Strategy
-from einnas.strategies.delta_nas import IdentityCache, parent_candidates
+from einnas.predictors.support import OnSupport
+from einnas.predictors.tree_features import TreeFeatures
+from einnas.strategies.base import Observation, Proposal, ProposalContext, Strategy
+from einnas.strategies.delta_nas import (
+    IdentityCache,
+    is_tree_space,
+    mutation_candidates,
+    parent_candidates,
+)
+from einnas.strategies.seeding import seed_phase_length, seeded_start
 
 __all__ = ["Bananas"]
 
@@ -61,12 +71,23 @@ class Bananas(Strategy):
         mutations: candidates per parent in spaces without a finite neighbourhood.
         acquisition: ``its`` (independent Thompson sampling), ``mean`` or ``ucb``.
         beta: UCB exploration weight.
-        encoding: ``auto`` (path where the space has it, else one-hot), ``path`` or ``onehot``.
+        encoding: ``auto`` (path where the space has it, the tree feature map
+            :class:`~einnas.predictors.tree_features.TreeFeatures` on einspace, else one-hot),
+            ``path`` or ``onehot``.
         members, hidden, steps: the MLP ensemble (5 members, as in BANANAS; one hidden layer
             of 32 and 100 Adam steps keep a refit near 50 ms on two cores -- BANANAS' deeper
             nets gave the same search results at 4x the cost).
+        encoder: an explicit :class:`~einnas.predictors.encodings.Encoder` (overrides
+            ``encoding``).
+        seed_archs: architecture texts evaluated first, then mutated for the rest of the first
+            ``n_init`` decisions instead of random samples (:mod:`einnas.strategies.seeding`).
         (Thompson sampling beat the plain mean, 94.03 / 94.20 vs 93.94 / 94.11, and is the
         default.)
+
+    On einspace (tree spaces) the candidates are ``mutations`` sampled mutations of each parent
+    with their records (:func:`~einnas.strategies.delta_nas.mutation_candidates`) and the
+    predictor reads ``phi(tree)``; :func:`einnas.strategies.make_strategy` gives it the same
+    start as Delta-NAS there (seeds, ``n_init``), so that the two differ only in the predictor.
     """
 
     name = "bananas"
@@ -82,6 +103,8 @@ class Bananas(Strategy):
         members: int = 5,
         hidden: tuple[int, ...] = (32,),
         steps: int = 100,
+        encoder: Encoder | None = None,
+        seed_archs: Sequence[str] = (),
     ) -> None:
         if n_init < 1 or parents < 1 or mutations < 1 or members < 1:
             raise ValueError("n_init, parents, mutations and members must be >= 1")
@@ -96,6 +119,8 @@ class Bananas(Strategy):
         self.members = members
         self.hidden = tuple(hidden)
         self.steps = steps
+        self.encoder = encoder
+        self.seed_archs = tuple(dict.fromkeys(seed_archs))  # distinct, in the given order
         self._ids = IdentityCache()
         self._space: Any = None
         self._encoder: Encoder | None = None
@@ -112,23 +137,41 @@ class Bananas(Strategy):
             "members": self.members,
             "hidden": list(self.hidden),
             "steps": self.steps,
+            # recorded only when set, so that studies logged before these knobs still resume
+            **({"encoder": repr(self.encoder)} if self.encoder is not None else {}),
+            **({"seed_archs": list(self.seed_archs)} if self.seed_archs else {}),
         }
 
     def _encoder_for(self, space: Any) -> Encoder:
         if self._encoder is None or space is not self._space:
             self._space = space
-            self._encoder = make_encoder(space, self.encoding)
+            if self.encoder is not None:
+                self._encoder = self.encoder
+            elif self.encoding == "auto" and hasattr(space, "grammar"):
+                self._encoder = TreeFeatures.for_space(space)
+            else:
+                self._encoder = make_encoder(space, self.encoding)
         return self._encoder
 
     def propose(self, ctx: ProposalContext) -> Proposal:
         enc = self._encoder_for(ctx.space)  # fail at decision 0 on a space without encoding
+        if self.seed_archs and ctx.index < seed_phase_length(self.seed_archs, self.n_init):
+            return seeded_start(ctx, self.seed_archs)
         done = [o for o in ctx.history if o.ok]
         if ctx.index < self.n_init or not done:
             return ctx.fresh_sample()
         ranked = sorted(done, key=lambda o: (-float(o.val), o.proposal))  # type: ignore[arg-type]
-        pair_parents, pair_cands = parent_candidates(
-            ctx, ranked, self.parents, self.mutations, self._ids
-        )
+        mutation_of: dict[str, str] = {}
+        if is_tree_space(ctx.space):
+            drawn = mutation_candidates(ctx, ranked, self.parents, self.mutations, self._ids)
+            pair_parents: list[Observation] = [c.parent for c in drawn]
+            pair_cands: list[Any] = [c.arch for c in drawn]
+            for c in drawn:
+                mutation_of.setdefault(self._ids.identity(ctx.space, c.arch), c.mutation)
+        else:
+            pair_parents, pair_cands = parent_candidates(
+                ctx, ranked, self.parents, self.mutations, self._ids
+            )
         parent_of: dict[str, int] = {}
         cands: list[Any] = []
         for p, c in zip(pair_parents, pair_cands):  # one entry per identity (first parent wins)
@@ -141,7 +184,11 @@ class Bananas(Strategy):
         x = np.stack([enc.encode(o.arch) for o in done])
         y = np.array([float(o.val) for o in done])  # type: ignore[arg-type]
         seed = int(np.random.SeedSequence([ctx.seed, ctx.index, 0xBA7A]).generate_state(1)[0])
-        model = MLPEnsemble(members=self.members, hidden=self.hidden, steps=self.steps, seed=seed)
+        model: Predictor = MLPEnsemble(
+            members=self.members, hidden=self.hidden, steps=self.steps, seed=seed
+        )
+        if isinstance(enc, TreeFeatures):  # wide and sparse: fit on the used columns
+            model = OnSupport(model)
         model.fit(x, y)
         pred = model.predict(np.stack([enc.encode(c) for c in cands]))
         std = pred.std if pred.std is not None else np.zeros_like(pred.mean)
@@ -154,6 +201,7 @@ class Bananas(Strategy):
         order = ctx.rng.permutation(len(cands))  # uniform tie-breaking
         best = int(order[int(np.argmax(value[order]))])
         chosen = cands[best]
+        ident = self._ids.identity(ctx.space, chosen)
         return Proposal(
-            chosen, parent=parent_of[self._ids.identity(ctx.space, chosen)], note="bananas"
+            chosen, parent=parent_of[ident], mutation=mutation_of.get(ident), note="bananas"
         )

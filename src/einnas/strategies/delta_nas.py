@@ -95,22 +95,86 @@ the default (it is the only one of the two above BANANAS at 100 queries on Image
 ms for ``predictor="ridge"``, the choice when overhead matters.  On ImageNet16-120 the
 validation-optimal cell tests at 46.20 while several runners-up test above 46.5, so test
 accuracy there rewards *not* finding the optimum; compare on validation accuracy too.
+
+Delta-NAS on einspace trees
+---------------------------
+Trees have no slots and no finite neighbourhood, so on einspace (spaces with
+``mutate_with_record`` and no ``neighbours``):
+
+* the encoding is the tree feature map ``phi`` of
+  :class:`~einnas.predictors.tree_features.TreeFeatures` (production counts, their
+  generalisations and parent -> child pairs); a subtree resample changes only the features of the
+  resampled subtree, so ``delta = phi(child) - phi(parent)`` is sparse;
+* the "edit distance" is ``TreeFeatures.edit_size``, the productions removed plus added (2 for a
+  terminal swap); the DoA dataset holds every lineage pair plus every pair of members within
+  ``radius`` of it, both orders;
+* candidates are ``mutations`` sampled mutations (with their records, which the trial log keeps)
+  of each of the top ``parents``, restricted to edits of at most ``max_edit`` productions where a
+  parent has any (:func:`mutation_candidates`); score ``f(parent) + g(delta)``, train the best;
+* with ``seed_archs`` the first ``n_init`` decisions evaluate the seeds and then mutations of
+  them instead of random samples (:mod:`einnas.strategies.seeding`);
+* an MLP predictor is fitted on the used feature columns only
+  (:class:`~einnas.predictors.support.OnSupport`), ridge on the used block of ``X^T X`` (the same
+  model, ``O(s^3)`` for ``s`` used of ~600-800 columns).
+
+The einspace defaults (``make_strategy(..., tabular=False)``, ``DELTA_NAS_EINSPACE`` in
+:mod:`einnas.strategies`) target budgets of 30-100 trained networks with noisy fitness.  They are
+**not tuned on real training**: one trial costs 5-60 s of CPU, so comparing settings over enough
+seeds and budgets to resolve differences of a point would take days of compute we do not have.
+They follow from the spec, from the tabular results above and from two measurements (MNIST-1D,
+the ``cnn1d`` seed):
+
+* fitness noise: three 8-epoch trainings (different seeds) of ``cnn1d`` gave 75.1 / 75.4 / 78.8,
+  of one of its mutants 66.0 / 68.3 / 65.1 -- a standard deviation of ~2 points, while edits move
+  the accuracy by a point or two up to -65 (an edit that breaks the network);
+* sampled mutations of ``cnn1d``: half swap a terminal (edit size 2), 75% have edit size <= 8 and
+  90% <= 17 (a resample near the root replaces most of the network by a random one).
+
+Hence ``predictor="ridge"`` with ``alpha=1``: tens to a few hundred pairs on a few hundred used
+features is what the additive model with shrinkage suits, and it predicts "no change" for a
+feature no pair has shown (``alpha = sigma^2 / tau^2`` with noise ``sigma ~ 2`` and a
+per-feature effect ``tau`` of a few points is at most ~1).  ``parents=3`` (the spec's 3..5)
+because with noisy fitness the single best network is often a lucky draw.  ``patience=0`` (no
+restarts) because restarts sample random networks, mostly poor on einspace, and such budgets
+leave no room for a second climb.  ``mutations=16``: 48 candidates; a decision then takes
+~0.1 s (``benchmarks/delta_nas_einspace_overhead.py``, 100-trial runs on two loaded cores: p50
+98 ms, p90 188 ms, mostly sampling mutations), nothing next to a training.  ``max_edit=12`` and ``radius=12``
+so that the predictor is queried on edits of the size it is trained on (the linear-domain
+argument: small deltas), leaving large resamples to exploration.  ``eps=0.2`` (tabular 0.1)
+because the predictor learns from few, noisy pairs, and an exploratory mutation adds a lineage
+pair the predictor did not choose.  ``n_init=10`` (the spec's): with one seed, the seed and nine
+of its mutations.  ``DoADataset.distance`` records every pair's edit size, which is what a tree
+version of the Fig. 3 diagnostic (error by edit size) reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from einnas.predictors import Predictor
 from einnas.predictors.doa import DoADataset, history_key
 from einnas.predictors.encodings import Encoder, EncodingName, FloatArray, make_encoder
 from einnas.predictors.mlp_ensemble import MLPEnsemble
 from einnas.predictors.ridge import RidgePredictor
+from einnas.predictors.support import OnSupport
+from einnas.predictors.tree_features import TreeFeatures
 from einnas.strategies.base import Observation, Proposal, ProposalContext, Strategy
+from einnas.strategies.seeding import seed_phase_length, seeded_start
 
-__all__ = ["DeltaNAS", "IdentityCache", "doa_encoder", "parent_candidates"]
+__all__ = [
+    "Candidate",
+    "DeltaNAS",
+    "IdentityCache",
+    "doa_encoder",
+    "is_tree_space",
+    "mutation_candidates",
+    "parent_candidates",
+]
 
 PredictorName = Literal["ridge", "mlp"]
 
@@ -141,16 +205,28 @@ class IdentityCache:
         return hit
 
 
+def is_tree_space(space: Any) -> bool:
+    """A space whose candidates are sampled mutations with records (einspace), not neighbours."""
+    return (
+        getattr(space, "mutate_with_record", None) is not None
+        and getattr(space, "neighbours", None) is None
+    )
+
+
 def doa_encoder(space: Any, encoding: str = "default") -> Encoder:
     """The DoA encoding of ``space``.
 
     ``default`` is one-hot plus value counts when every slot has the same number of choices
     (NB201, NAS-Bench-Macro, TransNAS micro) and plain one-hot otherwise; any name of
-    :func:`~einnas.predictors.encodings.make_encoder` is accepted too.
+    :func:`~einnas.predictors.encodings.make_encoder` is accepted too.  For einspace (a space
+    with a ``grammar``) ``default`` (or ``tree``) is the tree feature map
+    :class:`~einnas.predictors.tree_features.TreeFeatures`.
 
     Raises:
-        TypeError: the space has no slot encoding (einspace): pass an ``Encoder`` instead.
+        TypeError: the space has neither a slot encoding nor a grammar: pass an ``Encoder``.
     """
+    if hasattr(space, "grammar") and encoding in ("default", "tree"):
+        return TreeFeatures.for_space(space)
     if not hasattr(space, "encode"):
         raise TypeError(
             f"delta-nas needs an encoding of {getattr(space, 'name', type(space).__name__)!r} "
@@ -207,6 +283,58 @@ def parent_candidates(
     return pair_parents, pair_cands
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A sampled mutation of an evaluated parent: the child, its record and its edit size."""
+
+    parent: Observation
+    arch: Any
+    mutation: str  # the MutationRecord as JSON (what the trial log stores)
+    size: int | None = None  # edit size from the parent (``edit_size``), if measured
+
+
+def mutation_candidates(
+    ctx: ProposalContext,
+    ranked: Sequence[Observation],
+    parents: int,
+    mutations: int,
+    ids: IdentityCache,
+    edit_size: Callable[[Any, Any], int] | None = None,
+    max_edit: int | None = None,
+) -> list[Candidate]:
+    """``mutations`` sampled mutations (``space.mutate_with_record``) of each of the first
+    ``parents`` of ``ranked`` that yield a new one (tree spaces).
+
+    Each identity appears once per parent and never one proposed before; only the first
+    ``parents + 8`` of the ranking are tried.  With ``max_edit``, a parent's candidates are
+    those within ``edit_size(parent, child) <= max_edit`` -- bounded edits, where a difference
+    predictor is trained and accurate -- unless none of its draws is, in which case all of them
+    are kept (the search never stalls on a small tree whose every edit is large).
+    """
+    out: list[Candidate] = []
+    used = 0
+    for parent in ranked[: parents + 8]:
+        if used >= parents:
+            break
+        here: set[str] = set()
+        drawn: list[Candidate] = []
+        for _ in range(mutations):
+            child, record = ctx.space.mutate_with_record(parent.arch, ctx.rng)  # type: ignore[attr-defined]
+            ident = ids.identity(ctx.space, child)
+            if ident in ctx.seen or ident in here:
+                continue
+            here.add(ident)
+            size = edit_size(parent.arch, child) if edit_size is not None else None
+            drawn.append(Candidate(parent, child, json.dumps(record.to_dict()), size))
+        if max_edit is not None:
+            small = [c for c in drawn if c.size is not None and c.size <= max_edit]
+            drawn = small or drawn
+        if drawn:
+            used += 1
+            out.extend(drawn)
+    return out
+
+
 def _rank(observations: Sequence[Observation]) -> list[Observation]:
     """Successful observations, best first (earlier decision first on ties)."""
     return sorted(
@@ -220,7 +348,8 @@ class DeltaNAS(Strategy):
 
     Args:
         n_init: random architectures evaluated first.
-        radius: DoA pairs up to this edit distance (plus every parent-child pair).
+        radius: DoA pairs up to this edit distance (plus every parent-child pair); on einspace
+            the edit size of :meth:`~einnas.predictors.tree_features.TreeFeatures.edit_size`.
         parents: parents (best of the current epoch with an unevaluated neighbour) whose
             candidates are scored.
         mutations: candidates per parent in spaces without a finite neighbourhood (sampled
@@ -240,9 +369,18 @@ class DeltaNAS(Strategy):
         population, tournament: tournament selection's population (most recent successes of
             the epoch) and tournament size.
         encoding: the DoA encoding by name (see :func:`doa_encoder`); ignored if ``encoder``.
-        encoder: an :class:`~einnas.predictors.encodings.Encoder` (needed for spaces without a
-            slot encoding, e.g. einspace).
+        encoder: an :class:`~einnas.predictors.encodings.Encoder` (needed for spaces with
+            neither a slot encoding nor a grammar; einspace defaults to
+            :class:`~einnas.predictors.tree_features.TreeFeatures`).
         mlp_steps: Adam steps per MLP-ensemble fit.
+        seed_archs: architecture texts evaluated first, then mutated for the rest of the first
+            ``n_init`` decisions instead of random samples (:mod:`einnas.strategies.seeding`).
+        max_edit: tree spaces: score only sampled mutations within this edit size of their
+            parent (:meth:`~einnas.predictors.tree_features.TreeFeatures.edit_size`, productions
+            removed plus added), where a parent has any; ``None``: no bound.
+
+    The defaults are the tabular ones; :func:`einnas.strategies.make_strategy` gives einspace
+    its own (see "Delta-NAS on einspace trees" in the module docstring).
     """
 
     name = "delta-nas"
@@ -267,6 +405,8 @@ class DeltaNAS(Strategy):
         encoding: str = "default",
         encoder: Encoder | None = None,
         mlp_steps: int = 60,
+        seed_archs: Sequence[str] = (),
+        max_edit: int | None = None,
     ) -> None:
         if min(n_init, radius, parents, mutations, q, restart_samples, population, tournament) < 1:
             raise ValueError(
@@ -275,6 +415,8 @@ class DeltaNAS(Strategy):
             )
         if patience < 0 or mlp_steps < 0 or alpha < 0:
             raise ValueError("patience, mlp_steps and alpha must be >= 0")
+        if max_edit is not None and max_edit < 1:
+            raise ValueError(f"max_edit must be >= 1 (or None for no bound), got {max_edit}")
         if not 0.0 <= eps <= 1.0:
             raise ValueError(f"eps must be in [0, 1], got {eps}")
         if predictor not in ("ridge", "mlp"):
@@ -299,12 +441,14 @@ class DeltaNAS(Strategy):
         self.encoding = encoding
         self.encoder = encoder
         self.mlp_steps = mlp_steps
+        self.seed_archs = tuple(dict.fromkeys(seed_archs))  # distinct, in the given order
+        self.max_edit = max_edit
         # Caches: derived from the history only (see the module docstring).
         self._space: Any = None
         self._encoder: Encoder | None = None
         self._doa: DoADataset | None = None
         self._fit_key: tuple[Any, ...] | None = None
-        self._model: RidgePredictor | MLPEnsemble | None = None
+        self._model: Predictor | None = None
         self._ids = IdentityCache()
 
     def describe(self) -> dict[str, Any]:
@@ -327,6 +471,9 @@ class DeltaNAS(Strategy):
             "tournament": self.tournament,
             "encoding": repr(self.encoder) if self.encoder is not None else self.encoding,
             "mlp_steps": self.mlp_steps,
+            # recorded only when set, so that studies logged before these knobs still resume
+            **({"seed_archs": list(self.seed_archs)} if self.seed_archs else {}),
+            **({"max_edit": self.max_edit} if self.max_edit is not None else {}),
         }
 
     # -- the cached encoder, DoA dataset and predictor ----------------------------------------
@@ -338,9 +485,20 @@ class DeltaNAS(Strategy):
                 self.encoder if self.encoder is not None else doa_encoder(space, self.encoding)
             )
             self._space, self._encoder = space, encoder
-            self._doa = DoADataset(encoder, space, radius=self.radius, lineage=self.lineage)
+            self._doa = DoADataset(
+                encoder,
+                space,
+                radius=self.radius,
+                lineage=self.lineage,
+                edit_distance=self._edit_size(encoder),
+            )
             self._fit_key, self._model = None, None
         return self._encoder
+
+    @staticmethod
+    def _edit_size(encoder: Encoder) -> Callable[[Any, Any], int] | None:
+        """The tree edit-size proxy where the encoder has one (else the space's distance)."""
+        return encoder.edit_size if isinstance(encoder, TreeFeatures) else None
 
     def dataset(self, space: Any, history: Sequence[Observation]) -> DoADataset:
         """The DoA dataset of ``history`` (extended incrementally when possible)."""
@@ -349,18 +507,24 @@ class DeltaNAS(Strategy):
         self._doa.sync(history)
         return self._doa
 
-    def _fit(self, doa: DoADataset, seed: int) -> RidgePredictor | MLPEnsemble:
+    def _fit(self, doa: DoADataset, seed: int) -> Predictor:
         last = history_key(doa.members[-1]) if doa.members else None
         key = (seed if self.predictor == "mlp" else None, doa.consumed, len(doa), last)
         if self._model is not None and self._fit_key == key:
             return self._model
-        model: RidgePredictor | MLPEnsemble
+        model: Predictor
         if self.predictor == "ridge" and not self.context:
-            model = RidgePredictor(alpha=self.alpha).fit_statistics(*doa.sufficient_statistics())
+            model = RidgePredictor(alpha=self.alpha).fit_statistics(
+                *doa.sufficient_statistics(),
+                # wide, sparse tree features: solve on the used columns (the same model)
+                support_only=isinstance(self._encoder, TreeFeatures) and self.alpha > 0,
+            )
         elif self.predictor == "ridge":
             model = RidgePredictor(alpha=self.alpha).fit(doa.features(True), doa.y)
         else:
             model = MLPEnsemble(seed=seed, steps=self.mlp_steps, antisymmetric=not self.context)
+            if isinstance(self._encoder, TreeFeatures):  # wide and sparse: the used columns
+                model = OnSupport(model)
             model.fit(doa.features(self.context), doa.y)
         self._model, self._fit_key = model, key
         return model
@@ -408,6 +572,8 @@ class DeltaNAS(Strategy):
     def propose(self, ctx: ProposalContext) -> Proposal:
         self._bind(ctx.space)  # fail at decision 0, not after n_init evaluations
         k = ctx.index
+        if self.seed_archs and k < seed_phase_length(self.seed_archs, self.n_init):
+            return seeded_start(ctx, self.seed_archs)
         if k < self.n_init:
             return ctx.fresh_sample()
         epoch_start, phase = self.epoch(ctx.history, k)
@@ -426,6 +592,8 @@ class DeltaNAS(Strategy):
                     child.arch, parent=parent.trial, mutation=child.mutation, note="explore"
                 )
         pool = self._pool(ctx, ranked)
+        if is_tree_space(ctx.space):
+            return self._propose_mutation(ctx, history, block, pool, ranked)
         pair_parents, pair_cands = parent_candidates(
             ctx, pool, self.parents, self.mutations, self._ids
         )
@@ -442,9 +610,36 @@ class DeltaNAS(Strategy):
         best = int(order[int(np.argmax(scores[order]))])
         return Proposal(pair_cands[best], parent=pair_parents[best].trial, note="delta")
 
+    def _propose_mutation(
+        self,
+        ctx: ProposalContext,
+        history: Sequence[Observation],
+        block: int,
+        pool: list[Observation],
+        ranked: list[Observation],
+    ) -> Proposal:
+        """The scored decision in a tree space: the best of the parents' sampled mutations."""
+        edit_size = self._edit_size(self._bind(ctx.space))
+        cands = mutation_candidates(
+            ctx, pool, self.parents, self.mutations, self._ids, edit_size, self.max_edit
+        )
+        if not cands and pool is not ranked:
+            cands = mutation_candidates(
+                ctx, ranked, self.parents, self.mutations, self._ids, edit_size, self.max_edit
+            )
+        if not cands:
+            return ctx.fresh_sample()
+        doa = self.dataset(ctx.space, history)
+        seed = int(np.random.SeedSequence([ctx.seed, block, 0xD17A]).generate_state(1)[0])
+        model = self._fit(doa, seed)
+        scores = self.scores(model, [c.parent for c in cands], [c.arch for c in cands])
+        order = ctx.rng.permutation(len(cands))  # uniform tie-breaking
+        best = cands[int(order[int(np.argmax(scores[order]))])]
+        return Proposal(best.arch, parent=best.parent.trial, mutation=best.mutation, note="delta")
+
     def scores(
         self,
-        model: RidgePredictor | MLPEnsemble,
+        model: Predictor,
         parents: Sequence[Observation],
         cands: Sequence[Any],
     ) -> FloatArray:
