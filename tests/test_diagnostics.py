@@ -61,6 +61,7 @@ def test_additive_objective_is_predicted_exactly_by_ridge() -> None:
     assert d1.doa.spearman > 0.99 and d1.doa.kendall > 0.95
     # additive: exact at every distance, for the absolute ridge too
     assert all(r.doa.mae < 0.05 * spread and r.absolute.mae < 0.05 * spread for r in diag.rows)
+    assert all(r.no_change_mae > 10 * r.doa.mae for r in diag.rows)  # predicting 0 is far off
 
 
 def test_interactions_make_error_grow_with_edit_distance() -> None:

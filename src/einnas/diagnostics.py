@@ -344,7 +344,9 @@ class DistanceRow:
     """The two predictors at one edit distance.
 
     ``pairs``: test pairs per seed (mean); ``train_rows``: ordered training rows at that distance
-    per seed (mean; 0 beyond the radius).
+    per seed (mean; 0 beyond the radius); ``no_change_mae``: mean ``|f(b) - f(a)|`` of the test
+    pairs, the MAE of predicting no change (the scale the predictors' MAE is to be read against:
+    it differs between training sets, because anchored pairs lie where the training set does).
     """
 
     distance: int
@@ -352,10 +354,12 @@ class DistanceRow:
     train_rows: float
     doa: PairMetrics
     absolute: PairMetrics
+    no_change_mae: float = math.nan
 
 
 _Metrics3 = tuple[float, float, float]  # (MAE, Spearman, Kendall)
-_SeedRow = tuple[int, int, _Metrics3, _Metrics3]  # (pairs, train rows, DoA, absolute)
+# (pairs, train rows, DoA, absolute, mean |f(b) - f(a)|)
+_SeedRow = tuple[int, int, _Metrics3, _Metrics3, float]
 
 
 @dataclass(frozen=True)
@@ -471,6 +475,7 @@ class DoADiagnosis:
                             "train_rows": v[1],
                             "doa": dict(zip(("mae", "spearman", "kendall"), v[2])),
                             "absolute": dict(zip(("mae", "spearman", "kendall"), v[3])),
+                            "no_change_mae": v[4],
                         }
                         for d, v in sorted(s.by_distance.items())
                     ],
@@ -501,13 +506,14 @@ def format_diagnosis(diag: DoADiagnosis) -> str:
         f"{cfg.seeds} seed(s), mean±std",
     ]
     header = (
-        f"{'edits':>5} {'pairs':>6} {'train':>6} | {'DoA MAE':>13} {'rho':>11} {'tau':>11} | "
-        f"{'abs MAE':>13} {'rho':>11} {'tau':>11}"
+        f"{'edits':>5} {'pairs':>6} {'train':>6} {'|diff|':>7} | {'DoA MAE':>13} {'rho':>11} "
+        f"{'tau':>11} | {'abs MAE':>13} {'rho':>11} {'tau':>11}"
     )
     lines += [header, "-" * len(header)]
     for r in diag.rows:
         lines.append(
-            f"{r.distance:>5} {r.pairs:>6.0f} {r.train_rows:>6.0f} | "
+            f"{r.distance:>5} {r.pairs:>6.0f} {r.train_rows:>6.0f} "
+            f"{pm(r.no_change_mae, None, '.3f'):>7} | "
             f"{pm(r.doa.mae, r.doa.mae_std, '.3f'):>13} "
             f"{pm(r.doa.spearman, r.doa.spearman_std, '.2f'):>11} "
             f"{pm(r.doa.kendall, r.doa.kendall_std, '.2f'):>11} | "
@@ -516,8 +522,8 @@ def format_diagnosis(diag: DoADiagnosis) -> str:
             f"{pm(r.absolute.kendall, r.absolute.kendall_std, '.2f'):>11}"
         )
     lines.append(
-        "MAE of predicted vs true f(b) - f(a); rho / tau: Spearman / Kendall rank correlation; "
-        f"{diag.seconds:.1f} s"
+        "MAE of predicted vs true f(b) - f(a) (|diff|: of predicting no change); rho / tau: "
+        f"Spearman / Kendall rank correlation; {diag.seconds:.1f} s"
     )
     if diag.ranking:
         lines += [
@@ -875,14 +881,20 @@ def _one_seed(table: ObjectiveTable, cfg: DoADiagnosticConfig, seed: int) -> See
         pairs = by_d.get(d, [])
         rows = int(np.count_nonzero(train_dist == d))
         if not pairs:
-            results[d] = (0, rows, nan3, nan3)
+            results[d] = (0, rows, nan3, nan3, math.nan)
             continue
         enc_a = encode_many(encoder, [a for a, _ in pairs])
         enc_b = encode_many(encoder, [b for _, b in pairs])
         true = np.array([table.value(b) - table.value(a) for a, b in pairs], dtype=np.float64)
         pred_doa = doa_model.predict(enc_b - enc_a).mean
         pred_abs = abs_model.predict(enc_b).mean - abs_model.predict(enc_a).mean
-        results[d] = (len(pairs), rows, _metrics(pred_doa, true), _metrics(pred_abs, true))
+        results[d] = (
+            len(pairs),
+            rows,
+            _metrics(pred_doa, true),
+            _metrics(pred_abs, true),
+            float(np.mean(np.abs(true))),
+        )
 
     def predict_both(enc_a: FloatArray, enc_b: FloatArray) -> tuple[FloatArray, FloatArray]:
         gain_doa = doa_model.predict(enc_b - enc_a).mean
@@ -944,6 +956,7 @@ def diagnose_doa(
             train_rows=float(np.mean([s.by_distance[d][1] for s in seeds])),
             doa=_pair_metrics([s.by_distance[d][2] for s in seeds]),
             absolute=_pair_metrics([s.by_distance[d][3] for s in seeds]),
+            no_change_mae=_summary([s.by_distance[d][4] for s in seeds])[0],
         )
         for d in cfg.distances
     ]
