@@ -11,8 +11,10 @@ import pytest
 from einnas.diagnostics import (
     DiagnosticError,
     DoADiagnosticConfig,
+    ObjectiveTable,
     default_config,
     diagnose_doa,
+    draw_training_set,
     format_diagnosis,
     kendall_tau,
     load_objective_table,
@@ -59,6 +61,7 @@ def test_additive_objective_is_predicted_exactly_by_ridge() -> None:
     assert d1.doa.spearman > 0.99 and d1.doa.kendall > 0.95
     # additive: exact at every distance, for the absolute ridge too
     assert all(r.doa.mae < 0.05 * spread and r.absolute.mae < 0.05 * spread for r in diag.rows)
+    assert all(r.no_change_mae > 10 * r.doa.mae for r in diag.rows)  # predicting 0 is far off
 
 
 def test_interactions_make_error_grow_with_edit_distance() -> None:
@@ -108,6 +111,95 @@ def test_clear_errors() -> None:
         load_objective_table("nb999")
 
 
+def _one_edit_from_earlier(archs: list[tuple[int, ...]], starts: int) -> bool:
+    codes = np.asarray(archs)
+    return all(
+        np.any(np.count_nonzero(codes[:i] != codes[i], axis=1) == 1)
+        for i in range(starts, len(archs))
+    )
+
+
+@pytest.mark.parametrize("sampling", ["walk", "evolution"])
+def test_grown_training_sets_are_single_edit_forests(sampling: str) -> None:
+    table = load_objective_table("synthetic", "10x4", interaction=0.5)
+    cfg = default_config(table, sampling=sampling, n_archs=80, starts=5)
+    archs, ids = draw_training_set(table, cfg, np.random.default_rng(3))
+    assert len(archs) == 80 and len(set(ids)) == 80
+    assert _one_edit_from_earlier(archs, 5)
+    again, _ = draw_training_set(table, cfg, np.random.default_rng(3))
+    assert again == archs  # same generator seed, same set
+    # the random roots are the random rule's first draws
+    rand, _ = draw_training_set(table, default_config(table, n_archs=5), np.random.default_rng(3))
+    assert archs[:5] == rand
+    # random cells of 10 slots are rarely one edit apart
+    uniform, _ = draw_training_set(
+        table, default_config(table, n_archs=80), np.random.default_rng(3)
+    )
+    assert not _one_edit_from_earlier(uniform, 5)
+
+
+def test_evolution_climbs_and_walk_with_all_roots_is_random() -> None:
+    table = load_objective_table("synthetic", "10x4")
+    cfg = default_config(table, sampling="evolution", n_archs=100, starts=10, tournament=5)
+    archs, _ = draw_training_set(table, cfg, np.random.default_rng(0))
+    values = [table.value(a) for a in archs]
+    assert np.mean(values[-30:]) > max(values[:10])  # past the best random cell
+    walk = default_config(table, sampling="walk", n_archs=30, starts=30)
+    rand = default_config(table, n_archs=30)
+    assert (
+        draw_training_set(table, walk, np.random.default_rng(1))
+        == draw_training_set(table, rand, np.random.default_rng(1))
+    )  # fmt: skip
+
+
+def test_walk_diagnosis_is_dense_and_ranks_neighbours_exactly_on_an_additive_objective() -> None:
+    table = load_objective_table("synthetic", "8x3")
+    cfg = default_config(table, predictor="ridge", sampling="walk", n_archs=60, seeds=2,
+                         held_out_pairs=30, distances=(1, 2, 3), parents=10)  # fmt: skip
+    assert cfg.pairs == "anchored" and cfg.starts == 10  # the defaults of a grown set
+    diag = diagnose_doa(table, cfg)
+    # every walked cell is one edit from an earlier one: at least 2 (n - starts) rows at d = 1
+    assert diag.rows[0].train_rows >= 2 * (60 - 10)
+    assert [g.group for g in diag.ranking] == ["random", "best"]
+    for g in diag.ranking:
+        assert g.parents == 10 and 3 <= g.neighbours <= 16  # 8 slots x 2 other values
+        assert g.doa.spearman > 0.9 and g.doa.regret < 0.01 < g.random_regret
+    text = format_diagnosis(diag)
+    assert "single-edit walks from 10 random roots" in text and "neighbour ranking" in text
+    data = diag.to_json()
+    assert data["config"]["sampling"] == "walk"
+    assert [r["group"] for r in data["neighbour_ranking"]] == ["random", "best"]
+    assert set(data["per_seed"][0]["neighbour_ranking"][0]) >= {"doa_spearman", "abs_regret"}
+
+
+def test_ranking_can_be_skipped_and_random_sampling_keeps_held_out_pairs() -> None:
+    table = load_objective_table("synthetic", "6x3")
+    cfg = default_config(table, predictor="ridge", n_archs=40, seeds=1, held_out_pairs=10,
+                         parents=0)  # fmt: skip
+    assert cfg.pairs == "held-out" and cfg.sampling == "random"
+    diag = diagnose_doa(table, cfg)
+    assert diag.ranking == [] and "neighbour ranking" not in format_diagnosis(diag)
+    assert default_config(table, sampling="evolution", pairs="held-out").pairs == "held-out"
+
+
+def test_sampling_errors() -> None:
+    with pytest.raises(DiagnosticError, match="--sampling must be"):
+        DoADiagnosticConfig(sampling="bayes")
+    with pytest.raises(DiagnosticError, match="--starts must be between 1 and --n-archs"):
+        DoADiagnosticConfig(n_archs=20, starts=30, sampling="walk")
+    with pytest.raises(DiagnosticError, match="--tournament"):
+        DoADiagnosticConfig(tournament=0)
+    with pytest.raises(DiagnosticError, match="--parents"):
+        DoADiagnosticConfig(parents=-1)
+    table = load_objective_table("synthetic", "4x3")
+    listed = ObjectiveTable("listed", table.space, table.value, tuple(table.space.all_archs()))
+    with pytest.raises(DiagnosticError, match="use --sampling random"):
+        diagnose_doa(listed, default_config(listed, sampling="walk", n_archs=20, seeds=1))
+    tiny = load_objective_table("synthetic", "3x2")  # 8 architectures
+    with pytest.raises(DiagnosticError, match="reached only 8 distinct"):
+        diagnose_doa(tiny, default_config(tiny, sampling="walk", n_archs=9, starts=2, seeds=1))
+
+
 @pytest.mark.benchmark_data
 @pytest.mark.parametrize("predictor", ["ridge", "mlp"])
 def test_nb201_small_run(data_dir: Path, predictor: str) -> None:
@@ -133,3 +225,16 @@ def test_nb101_sample_defaults(data_dir: Path) -> None:
     assert diag.members == 200 and diag.num_slots == 26
     assert diag.rows[-1].pairs == 50  # plenty of pairs 12 edits apart
     assert diag.rows[0].pairs < 10  # ... and almost none 4 apart
+
+
+@pytest.mark.benchmark_data
+def test_nb201_walk_with_neighbour_ranking(data_dir: Path) -> None:
+    table = load_objective_table("nb201", "cifar10", data_dir)
+    cfg = default_config(table, predictor="ridge", sampling="walk", n_archs=50, seeds=1,
+                         held_out_pairs=30, distances=(1, 2), parents=10)  # fmt: skip
+    diag = diagnose_doa(table, cfg)
+    assert diag.rows[0].pairs == 30 and diag.rows[0].train_rows >= 2 * (50 - 10)
+    for g in diag.ranking:
+        assert g.parents == 10 and 3 <= g.neighbours <= 24  # 6 edges x 4 other operations
+        for m in (g.doa, g.absolute):
+            assert -1 <= m.spearman <= 1 and 0 <= m.regret <= g.random_regret * 3

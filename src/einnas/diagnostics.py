@@ -5,8 +5,8 @@ similar architectures, is accurate for pairs one edit apart and that its error r
 beyond one edit, then plateaus.  :func:`diagnose_doa` measures that, next to an *absolute*
 predictor of the same model family, on any slot space with a known objective:
 
-1. draw ``n_archs`` random architectures with distinct identities (isomorphic cells count once)
-   -- the "evaluated" ones;
+1. draw ``n_archs`` architectures with distinct identities (isomorphic cells count once) -- the
+   "evaluated" ones -- by one of the training-set rules below (``sampling``);
 2. **DoA predictor** ``g``: fitted on every ordered pair of them within ``radius`` edits, both
    orders (rows ``e(b) - e(a)``, targets ``f(b) - f(a)``; built by the search's own
    :class:`~einnas.predictors.doa.DoADataset`, lineage pairs off), with the odd (antisymmetric)
@@ -17,7 +17,35 @@ predictor of the same model family, on any slot space with a known objective:
 4. for each edit distance ``d`` (default 1..6), up to ``held_out_pairs`` test pairs ``(a, b)`` at
    exactly ``d`` edits: the mean absolute error of the predicted against the true difference,
    and the rank correlation (Spearman's rho and Kendall's tau-b) between them;
-5. repeated for ``seeds`` seeds; mean and standard deviation over seeds.
+5. the **neighbour ranking** -- the question a Delta-NAS decision asks: for ``parents`` training
+   architectures ``a`` (drawn uniformly; and, separately, the ``parents`` best ones), all of
+   ``a``'s single-edit neighbours that are not training architectures (one per identity, as the
+   search's candidates), ranked by each predictor's predicted gain; per parent, Spearman's rho
+   between predicted and true gains and the *regret* of the predicted-best neighbour (true gain
+   of the best neighbour minus that of the chosen one; ties in the prediction averaged), next to
+   the expected regret of a uniformly random pick; means over parents;
+6. repeated for ``seeds`` seeds; mean and standard deviation over seeds.
+
+Training sets (``sampling``):
+
+* ``random`` (default; the paper's Fig. 3): uniform draws, redrawn on a repeated identity.
+  Random cells are rarely close (200 NB201 cells give ~26 single-edit pairs).
+* ``walk``: the cells a few random walks of single edits reach, as in a search whose evaluated
+  cells are mostly each other's neighbours.  ``starts`` uniform random roots (distinct
+  identities); then, until there are ``n_archs``, a uniformly chosen cell of the set so far is
+  mutated once (:meth:`~einnas.spaces.slots.SlotSpace.mutate`: one slot to another value) and the
+  child joins the set when its identity is new.  The set is a forest of ``starts`` trees of
+  single edits (``starts = n_archs`` is ``random``).
+* ``evolution``: the cells regularised (aging) evolution visits, with ``f`` as its fitness (a
+  cheap table lookup): ``starts`` uniform random cells form the first population; each step
+  draws ``min(tournament, population)`` members without replacement, mutates the fittest (the
+  oldest among equals) once, and a child with a new identity joins the set and the population,
+  whose oldest member then leaves when it holds more than ``starts``.  The set gathers around the
+  good cells the way a search's history does.
+
+``walk`` and ``evolution`` need ``f`` for every architecture (not the NAS-Bench-101 sample) and
+default to anchored test pairs (held-out pairs are drawn uniformly from the whole space, far from
+where such a set lies).
 
 Test pairs (``pairs``):
 
@@ -52,21 +80,29 @@ import numpy.typing as npt
 
 from einnas.predictors import make_predictor
 from einnas.predictors.doa import DoADataset
-from einnas.predictors.encodings import FloatArray, encode_many
+from einnas.predictors.encodings import Encoder, FloatArray, encode_many
 from einnas.spaces.base import SearchSpaceError
 from einnas.spaces.slots import SlotArch, SlotSpace
 from einnas.strategies.base import Observation
 
 __all__ = [
     "DIAGNOSTIC_SPACES",
+    "PAIR_MODES",
+    "SAMPLING_MODES",
     "DiagnosticError",
     "DistanceRow",
     "DoADiagnosis",
     "DoADiagnosticConfig",
+    "NeighbourRanking",
     "ObjectiveTable",
     "PairMetrics",
+    "RankMetrics",
+    "RankingSeed",
+    "SeedResult",
     "default_config",
+    "describe_sampling",
     "diagnose_doa",
+    "draw_training_set",
     "format_diagnosis",
     "kendall_tau",
     "load_objective_table",
@@ -75,6 +111,9 @@ __all__ = [
 
 PairMode = Literal["held-out", "anchored"]
 PAIR_MODES: tuple[str, ...] = ("held-out", "anchored")
+SamplingMode = Literal["random", "walk", "evolution"]
+SAMPLING_MODES: tuple[str, ...] = ("random", "walk", "evolution")
+RANKING_GROUPS: tuple[str, ...] = ("random", "best")
 DIAGNOSTIC_SPACES = ("nb201", "nasbench-macro", "transnas-micro", "nb101-sample", "synthetic")
 _NB101_ALIASES = ("nb101-sample", "nb101", "nasbench101-sample", "nasbench-101-sample")
 
@@ -172,6 +211,10 @@ class DoADiagnosticConfig:
     held_out_pairs: int = 200
     distances: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
     pairs: str = "held-out"
+    sampling: str = "random"
+    starts: int = 10
+    tournament: int = 5
+    parents: int = 20
 
     def __post_init__(self) -> None:
         if self.n_archs < 2:
@@ -194,6 +237,20 @@ class DoADiagnosticConfig:
             raise DiagnosticError(
                 f"--pairs must be one of {', '.join(PAIR_MODES)}, got {self.pairs!r}"
             )
+        if self.sampling not in SAMPLING_MODES:
+            raise DiagnosticError(
+                f"--sampling must be one of {', '.join(SAMPLING_MODES)}, got {self.sampling!r}"
+            )
+        if self.starts < 1 or (self.sampling != "random" and self.starts > self.n_archs):
+            raise DiagnosticError(
+                f"--starts must be between 1 and --n-archs ({self.n_archs}), got {self.starts}"
+            )
+        if self.tournament < 1:
+            raise DiagnosticError(f"--tournament must be >= 1, got {self.tournament}")
+        if self.parents < 0:
+            raise DiagnosticError(
+                f"--parents must be >= 0 (0: no neighbour ranking), got {self.parents}"
+            )
         object.__setattr__(self, "distances", tuple(sorted(set(self.distances))))
 
     @property
@@ -207,7 +264,8 @@ def default_config(table: ObjectiveTable, **overrides: Any) -> DoADiagnosticConf
     Complete tables: 200 architectures, radius 2, distances 1..6 (at most the number of slots),
     held-out pairs.  The NAS-Bench-101 sample's cells are 4 to 23 edits apart (no pair within 2),
     so there: 200 architectures, radius 8, distances 4..12, anchored pairs (held-out pairs between
-    the ~90 remaining identity classes are too few).
+    the ~90 remaining identity classes are too few).  ``walk`` and ``evolution`` training sets
+    default to anchored pairs (see the module docstring).
     """
     base: dict[str, Any]
     if table.listed is not None and table.space.name == "nb101":
@@ -215,7 +273,10 @@ def default_config(table: ObjectiveTable, **overrides: Any) -> DoADiagnosticConf
     else:
         top = min(6, table.space.num_slots)
         base = {"distances": tuple(range(1, top + 1))}
-    base.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("sampling", "random") != "random":
+        base["pairs"] = "anchored"
+    base.update(given)
     return DoADiagnosticConfig(**base)
 
 
@@ -283,7 +344,9 @@ class DistanceRow:
     """The two predictors at one edit distance.
 
     ``pairs``: test pairs per seed (mean); ``train_rows``: ordered training rows at that distance
-    per seed (mean; 0 beyond the radius).
+    per seed (mean; 0 beyond the radius); ``no_change_mae``: mean ``|f(b) - f(a)|`` of the test
+    pairs, the MAE of predicting no change (the scale the predictors' MAE is to be read against:
+    it differs between training sets, because anchored pairs lie where the training set does).
     """
 
     distance: int
@@ -291,20 +354,73 @@ class DistanceRow:
     train_rows: float
     doa: PairMetrics
     absolute: PairMetrics
+    no_change_mae: float = math.nan
 
 
 _Metrics3 = tuple[float, float, float]  # (MAE, Spearman, Kendall)
-_SeedRow = tuple[int, int, _Metrics3, _Metrics3]  # (pairs, train rows, DoA, absolute)
+# (pairs, train rows, DoA, absolute, mean |f(b) - f(a)|)
+_SeedRow = tuple[int, int, _Metrics3, _Metrics3, float]
+
+
+@dataclass(frozen=True)
+class RankingSeed:
+    """The neighbour ranking of one seed and parent group (means over its parents).
+
+    ``spearman``: per-parent rank correlation of predicted and true gains; ``regret``: true gain
+    of the parent's best neighbour minus that of the predicted-best one (what the search loses by
+    trusting the predictor at that decision); ``random_regret``: the same for a uniform pick.
+    """
+
+    group: str
+    parents: int
+    neighbours: float
+    doa_spearman: float
+    doa_regret: float
+    abs_spearman: float
+    abs_regret: float
+    random_regret: float
+
+
+@dataclass(frozen=True)
+class RankMetrics:
+    """One predictor's neighbour ranking: mean (and std over seeds) of rho and regret."""
+
+    spearman: float
+    regret: float
+    spearman_std: float | None = None
+    regret_std: float | None = None
+
+
+@dataclass(frozen=True)
+class NeighbourRanking:
+    """The two predictors ranking the unevaluated single-edit neighbours of one parent.
+
+    ``group``: ``random`` (parents drawn uniformly from the training set) or ``best`` (the best
+    training architectures, the parents Delta-NAS uses); ``parents``: parents per seed (mean);
+    ``neighbours``: candidates per parent (mean).
+    """
+
+    group: str
+    parents: float
+    neighbours: float
+    doa: RankMetrics
+    absolute: RankMetrics
+    random_regret: float
+    random_regret_std: float | None = None
 
 
 @dataclass(frozen=True)
 class SeedResult:
-    """Raw figures of one seed: ``{distance: (pairs, train rows, doa metrics, abs metrics)}``."""
+    """Raw figures of one seed: ``{distance: (pairs, train rows, doa metrics, abs metrics)}``.
+
+    ``ranking``: the neighbour ranking by parent group (empty when it was not measured).
+    """
 
     seed: int
     members: int
     train_rows: int
     by_distance: dict[int, _SeedRow]
+    ranking: dict[str, RankingSeed] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -321,6 +437,7 @@ class DoADiagnosis:
     members: float
     train_rows: float
     seconds: float
+    ranking: list[NeighbourRanking] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able summary (config, per-distance metrics, per-seed figures)."""
@@ -345,6 +462,7 @@ class DoADiagnosis:
             "members_per_seed": self.members,
             "train_rows_per_seed": self.train_rows,
             "results": [asdict(r) for r in self.rows],
+            "neighbour_ranking": [asdict(r) for r in self.ranking],
             "per_seed": [
                 {
                     "seed": s.seed,
@@ -357,9 +475,11 @@ class DoADiagnosis:
                             "train_rows": v[1],
                             "doa": dict(zip(("mae", "spearman", "kendall"), v[2])),
                             "absolute": dict(zip(("mae", "spearman", "kendall"), v[3])),
+                            "no_change_mae": v[4],
                         }
                         for d, v in sorted(s.by_distance.items())
                     ],
+                    "neighbour_ranking": [asdict(r) for r in s.ranking.values()],
                 }
                 for s in self.seeds
             ],
@@ -381,18 +501,19 @@ def format_diagnosis(diag: DoADiagnosis) -> str:
 
     lines = [
         f"{diag.table}: {diag.num_slots} slots, encoding {diag.encoding}, predictor "
-        f"{cfg.predictor}; {cfg.n_archs} archs, DoA pairs within {cfg.radius} edits "
+        f"{cfg.predictor}; {describe_sampling(cfg)}, DoA pairs within {cfg.radius} edits "
         f"({diag.train_rows:.0f} ordered rows per seed); {cfg.pairs} test pairs; "
         f"{cfg.seeds} seed(s), mean±std",
     ]
     header = (
-        f"{'edits':>5} {'pairs':>6} {'train':>6} | {'DoA MAE':>13} {'rho':>11} {'tau':>11} | "
-        f"{'abs MAE':>13} {'rho':>11} {'tau':>11}"
+        f"{'edits':>5} {'pairs':>6} {'train':>6} {'|diff|':>7} | {'DoA MAE':>13} {'rho':>11} "
+        f"{'tau':>11} | {'abs MAE':>13} {'rho':>11} {'tau':>11}"
     )
     lines += [header, "-" * len(header)]
     for r in diag.rows:
         lines.append(
-            f"{r.distance:>5} {r.pairs:>6.0f} {r.train_rows:>6.0f} | "
+            f"{r.distance:>5} {r.pairs:>6.0f} {r.train_rows:>6.0f} "
+            f"{pm(r.no_change_mae, None, '.3f'):>7} | "
             f"{pm(r.doa.mae, r.doa.mae_std, '.3f'):>13} "
             f"{pm(r.doa.spearman, r.doa.spearman_std, '.2f'):>11} "
             f"{pm(r.doa.kendall, r.doa.kendall_std, '.2f'):>11} | "
@@ -401,10 +522,47 @@ def format_diagnosis(diag: DoADiagnosis) -> str:
             f"{pm(r.absolute.kendall, r.absolute.kendall_std, '.2f'):>11}"
         )
     lines.append(
-        "MAE of predicted vs true f(b) - f(a); rho / tau: Spearman / Kendall rank correlation; "
-        f"{diag.seconds:.1f} s"
+        "MAE of predicted vs true f(b) - f(a) (|diff|: of predicting no change); rho / tau: "
+        f"Spearman / Kendall rank correlation; {diag.seconds:.1f} s"
     )
+    if diag.ranking:
+        lines += [
+            "",
+            "neighbour ranking: the unevaluated single-edit neighbours of one training parent, "
+            "ranked by predicted gain",
+        ]
+        header = (
+            f"{'parents':>7} {'n':>4} {'nbrs':>5} | {'DoA rho':>11} {'regret':>11} | "
+            f"{'abs rho':>11} {'regret':>11} | {'random regret':>13}"
+        )
+        lines += [header, "-" * len(header)]
+        for g in diag.ranking:
+            lines.append(
+                f"{g.group:>7} {g.parents:>4.0f} {g.neighbours:>5.1f} | "
+                f"{pm(g.doa.spearman, g.doa.spearman_std, '.2f'):>11} "
+                f"{pm(g.doa.regret, g.doa.regret_std, '.2f'):>11} | "
+                f"{pm(g.absolute.spearman, g.absolute.spearman_std, '.2f'):>11} "
+                f"{pm(g.absolute.regret, g.absolute.regret_std, '.2f'):>11} | "
+                f"{pm(g.random_regret, g.random_regret_std, '.2f'):>13}"
+            )
+        lines.append(
+            "rho: Spearman per parent; regret: true gain of the best neighbour minus that of the "
+            "predicted-best one (means over parents); parents: random = uniform from the training "
+            "set, best = its best"
+        )
     return "\n".join(lines)
+
+
+def describe_sampling(cfg: DoADiagnosticConfig) -> str:
+    """The training set in words, e.g. ``200 archs by walks from 10 roots``."""
+    if cfg.sampling == "walk":
+        return f"{cfg.n_archs} archs by single-edit walks from {cfg.starts} random roots"
+    if cfg.sampling == "evolution":
+        return (
+            f"{cfg.n_archs} archs visited by regularised evolution (population {cfg.starts}, "
+            f"tournament {cfg.tournament})"
+        )
+    return f"{cfg.n_archs} random archs"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,10 +573,10 @@ def _rng(seed: int, purpose: int) -> np.random.Generator:
     return np.random.default_rng([seed, purpose])
 
 
-_TRAIN, _TEST, _FIT = 0xD0A1, 0xD0A2, 0xD0A3
+_TRAIN, _TEST, _FIT, _PARENTS = 0xD0A1, 0xD0A2, 0xD0A3, 0xD0A4
 
 
-def _draw_training(
+def _draw_random(
     table: ObjectiveTable, n: int, rng: np.random.Generator
 ) -> tuple[list[SlotArch], list[str]]:
     """``n`` architectures with distinct identities (uniform; from the list where there is one)."""
@@ -446,6 +604,66 @@ def _draw_training(
         f"{table.name}: could draw only {classes} architectures with distinct identities for "
         f"--n-archs {n}; lower --n-archs (and leave some for the held-out test pairs)"
     )
+
+
+def _grow(
+    table: ObjectiveTable,
+    cfg: DoADiagnosticConfig,
+    rng: np.random.Generator,
+) -> tuple[list[SlotArch], list[str]]:
+    """A ``walk`` or ``evolution`` training set (see the module docstring for the rules)."""
+    space = table.space
+    archs, ids = _draw_random(table, cfg.starts, rng)
+    seen = set(ids)
+    values = [float(table.value(a)) for a in archs]
+    population = list(range(len(archs)))  # training-set indices, oldest first (evolution)
+    for _ in range(100 * cfg.n_archs):
+        if len(archs) == cfg.n_archs:
+            return archs, ids
+        if cfg.sampling == "walk":
+            parent = int(rng.integers(len(archs)))
+        else:
+            size = min(cfg.tournament, len(population))
+            picks = rng.choice(len(population), size=size, replace=False).tolist()
+            # the fittest contestant; the oldest among equals
+            parent = population[max(picks, key=lambda i: (values[population[i]], -i))]
+        child = space.mutate(archs[parent], rng)
+        ident = space.identity(child)
+        if ident in seen:
+            continue
+        seen.add(ident)
+        archs.append(child)
+        ids.append(ident)
+        values.append(float(table.value(child)))
+        population.append(len(archs) - 1)
+        if len(population) > cfg.starts:
+            population.pop(0)
+    raise DiagnosticError(
+        f"{table.name}: --sampling {cfg.sampling} reached only {len(archs)} distinct "
+        f"architectures for --n-archs {cfg.n_archs} (mutations keep revisiting known ones); "
+        "lower --n-archs or raise --starts"
+    )
+
+
+def draw_training_set(
+    table: ObjectiveTable, config: DoADiagnosticConfig, rng: np.random.Generator
+) -> tuple[list[SlotArch], list[str]]:
+    """The ``config.n_archs`` training architectures and their identities, in the order drawn.
+
+    By ``config.sampling`` (see the module docstring); with ``walk`` and ``evolution`` each
+    architecture after the first ``config.starts`` is one edit from an earlier one.
+
+    Raises:
+        DiagnosticError: too few distinct architectures, or a mutating rule on a listed table.
+    """
+    if config.sampling == "random":
+        return _draw_random(table, config.n_archs, rng)
+    if table.listed is not None:
+        raise DiagnosticError(
+            f"{table.name}: --sampling {config.sampling} mutates cells, but the objective is "
+            f"known only for {len(table.listed)} listed ones; use --sampling random"
+        )
+    return _grow(table, config, rng)
 
 
 def _at_distance(
@@ -537,11 +755,98 @@ def _metrics(pred: FloatArray, true: FloatArray) -> _Metrics3:
     return (mae, spearman_rho(pred, true), kendall_tau(pred, true))
 
 
+def _regret(pred: FloatArray, true: FloatArray) -> float:
+    """True gain of the best candidate minus that of the predicted-best (ties averaged)."""
+    chosen = pred >= pred.max()
+    return float(true.max() - true[chosen].mean())
+
+
+def _neighbour_ranking(
+    table: ObjectiveTable,
+    cfg: DoADiagnosticConfig,
+    train: Sequence[SlotArch],
+    ids: Sequence[str],
+    values: Sequence[float],
+    encoder: Encoder,
+    predict: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]],
+    rng: np.random.Generator,
+) -> dict[str, RankingSeed]:
+    """Per parent group: how well each predictor ranks a training parent's new neighbours.
+
+    ``predict(enc_a, enc_b)`` gives the DoA and the absolute predictor's ``f(b) - f(a)``.
+    A parent needs at least 3 candidates (rank correlation); the others are passed over.
+    """
+    space = table.space
+    train_ids = set(ids)
+    cache: dict[int, list[SlotArch]] = {}
+
+    def candidates(i: int) -> list[SlotArch]:
+        if i not in cache:
+            here: set[str] = set()
+            out: list[SlotArch] = []
+            for c in space.neighbours(train[i]):
+                ident = space.identity(c)
+                if ident not in train_ids and ident not in here:
+                    here.add(ident)
+                    out.append(c)
+            cache[i] = out
+        return cache[i]
+
+    orders = {
+        "random": rng.permutation(len(train)).tolist(),
+        # best first; the earlier-drawn among equals
+        "best": sorted(range(len(train)), key=lambda i: (-values[i], i)),
+    }
+    out: dict[str, RankingSeed] = {}
+    for group in RANKING_GROUPS:
+        parents: list[int] = []
+        for i in orders[group]:
+            if len(parents) == cfg.parents:
+                break
+            if len(candidates(i)) >= 3:
+                parents.append(i)
+        if not parents:
+            continue
+        cands = [candidates(i) for i in parents]
+        enc_a = encode_many(encoder, [train[i] for i, c in zip(parents, cands) for _ in c])
+        enc_b = encode_many(encoder, [b for c in cands for b in c])
+        pred_doa, pred_abs = predict(enc_a, enc_b)
+        stats: list[tuple[float, float, float, float, float]] = []
+        start = 0
+        for i, c in zip(parents, cands):
+            stop = start + len(c)
+            true = np.array([table.value(b) for b in c], dtype=np.float64) - values[i]
+            pd, pa = pred_doa[start:stop], pred_abs[start:stop]
+            stats.append(
+                (
+                    spearman_rho(pd, true),
+                    _regret(pd, true),
+                    spearman_rho(pa, true),
+                    _regret(pa, true),
+                    float(true.max() - true.mean()),
+                )
+            )
+            start = stop
+        cols = list(zip(*stats))
+        mean = [_summary(col)[0] for col in cols]
+        out[group] = RankingSeed(
+            group=group,
+            parents=len(parents),
+            neighbours=float(np.mean([len(c) for c in cands])),
+            doa_spearman=mean[0],
+            doa_regret=mean[1],
+            abs_spearman=mean[2],
+            abs_regret=mean[3],
+            random_regret=mean[4],
+        )
+    return out
+
+
 def _one_seed(table: ObjectiveTable, cfg: DoADiagnosticConfig, seed: int) -> SeedResult:
     from einnas.strategies.delta_nas import doa_encoder
 
     space = table.space
-    train, ids = _draw_training(table, cfg.n_archs, _rng(seed, _TRAIN))
+    train, ids = draw_training_set(table, cfg, _rng(seed, _TRAIN))
     train_ids = set(ids)
     values = [float(table.value(a)) for a in train]
     encoder = doa_encoder(space, cfg.encoding)
@@ -576,15 +881,32 @@ def _one_seed(table: ObjectiveTable, cfg: DoADiagnosticConfig, seed: int) -> See
         pairs = by_d.get(d, [])
         rows = int(np.count_nonzero(train_dist == d))
         if not pairs:
-            results[d] = (0, rows, nan3, nan3)
+            results[d] = (0, rows, nan3, nan3, math.nan)
             continue
         enc_a = encode_many(encoder, [a for a, _ in pairs])
         enc_b = encode_many(encoder, [b for _, b in pairs])
         true = np.array([table.value(b) - table.value(a) for a, b in pairs], dtype=np.float64)
         pred_doa = doa_model.predict(enc_b - enc_a).mean
         pred_abs = abs_model.predict(enc_b).mean - abs_model.predict(enc_a).mean
-        results[d] = (len(pairs), rows, _metrics(pred_doa, true), _metrics(pred_abs, true))
-    return SeedResult(seed, len(doa.members), len(doa), results)
+        results[d] = (
+            len(pairs),
+            rows,
+            _metrics(pred_doa, true),
+            _metrics(pred_abs, true),
+            float(np.mean(np.abs(true))),
+        )
+
+    def predict_both(enc_a: FloatArray, enc_b: FloatArray) -> tuple[FloatArray, FloatArray]:
+        gain_doa = doa_model.predict(enc_b - enc_a).mean
+        gain_abs = abs_model.predict(enc_b).mean - abs_model.predict(enc_a).mean
+        return gain_doa, gain_abs
+
+    ranking: dict[str, RankingSeed] = {}
+    if cfg.parents and table.listed is None:
+        ranking = _neighbour_ranking(
+            table, cfg, train, ids, values, encoder, predict_both, _rng(seed, _PARENTS)
+        )
+    return SeedResult(seed, len(doa.members), len(doa), results, ranking)
 
 
 def _summary(values: Sequence[float]) -> tuple[float, float | None]:
@@ -634,9 +956,31 @@ def diagnose_doa(
             train_rows=float(np.mean([s.by_distance[d][1] for s in seeds])),
             doa=_pair_metrics([s.by_distance[d][2] for s in seeds]),
             absolute=_pair_metrics([s.by_distance[d][3] for s in seeds]),
+            no_change_mae=_summary([s.by_distance[d][4] for s in seeds])[0],
         )
         for d in cfg.distances
     ]
+    ranking = []
+    for group in RANKING_GROUPS:
+        got = [s.ranking[group] for s in seeds if group in s.ranking]
+        if not got:
+            continue
+        doa_rho, doa_rho_sd = _summary([g.doa_spearman for g in got])
+        doa_reg, doa_reg_sd = _summary([g.doa_regret for g in got])
+        abs_rho, abs_rho_sd = _summary([g.abs_spearman for g in got])
+        abs_reg, abs_reg_sd = _summary([g.abs_regret for g in got])
+        rnd, rnd_sd = _summary([g.random_regret for g in got])
+        ranking.append(
+            NeighbourRanking(
+                group=group,
+                parents=float(np.mean([g.parents for g in got])),
+                neighbours=float(np.mean([g.neighbours for g in got])),
+                doa=RankMetrics(doa_rho, doa_reg, doa_rho_sd, doa_reg_sd),
+                absolute=RankMetrics(abs_rho, abs_reg, abs_rho_sd, abs_reg_sd),
+                random_regret=rnd,
+                random_regret_std=rnd_sd,
+            )
+        )
     return DoADiagnosis(
         table=table.name,
         space=table.space.name,
@@ -648,4 +992,5 @@ def diagnose_doa(
         members=float(np.mean([s.members for s in seeds])),
         train_rows=float(np.mean([s.train_rows for s in seeds])),
         seconds=round(time.perf_counter() - t0, 3),
+        ranking=ranking,
     )

@@ -40,6 +40,29 @@ def test_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"plot written to {png}" in capsys.readouterr().out
 
 
+def test_walk_sampling_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["diagnose-doa", "--space", "synthetic", "--dataset", "6x3", "--predictor", "ridge",
+            "--sampling", "walk", "--starts", "4", "--parents", "5", "--distances", "1-2",
+            "--json", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    cfg = data["config"]
+    assert (cfg["sampling"], cfg["starts"], cfg["parents"], cfg["pairs"]) == (
+        "walk", 4, 5, "anchored"
+    )  # fmt: skip
+    assert [g["group"] for g in data["neighbour_ranking"]] == ["random", "best"]
+    assert data["results"][0]["train_rows"] >= 2 * (60 - 4)
+
+
+def test_evolution_table_output(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["diagnose-doa", "--space", "synthetic", "--dataset", "6x3", "--predictor", "ridge",
+            "--sampling", "evolution", "--tournament", "3", *FAST]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "visited by regularised evolution (population 10, tournament 3)" in out
+    assert "anchored test pairs" in out and "random regret" in out
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -47,6 +70,8 @@ def test_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["--distances", "7"], "exceed the 6 slots"),
         (["--n-archs", "1"], "--n-archs must be >= 2"),
         (["--dataset", "6"], "MxK"),
+        (["--sampling", "walk", "--starts", "0"], "--starts must be between 1"),
+        (["--parents", "-2"], "--parents must be >= 0"),
     ],
 )
 def test_user_errors(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

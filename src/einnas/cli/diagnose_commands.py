@@ -7,11 +7,11 @@ import json
 import sys
 from typing import Any
 
-from einnas.diagnostics import DIAGNOSTIC_SPACES, PAIR_MODES
+from einnas.diagnostics import DIAGNOSTIC_SPACES, PAIR_MODES, SAMPLING_MODES
 
 DESCRIPTION = """\
 How well does a predictor of accuracy *differences* (Delta-NAS's DoA predictor) do, by how many
-edits the pair differs?  Draws N random architectures (distinct up to isomorphism), fits the
+edits the pair differs?  Draws N architectures (distinct up to isomorphism), fits the
 DoA predictor on all ordered pairs of them within --radius edits (both orders) and an absolute
 predictor of the same family on the same N architectures, then scores both on test pairs at
 each edit distance: MAE of the predicted f(b) - f(a), and Spearman / Kendall rank correlation
@@ -20,6 +20,22 @@ with the true difference.  Mean ± std over --seeds.
 Test pairs (--pairs): held-out (default; neither architecture is among the N) or anchored (a is
 one of the N, b is not: the search's evaluated parent and unevaluated candidate).  The absolute
 predictor predicts a difference as h(b) - h(a).
+
+Neighbour ranking (the question a Delta-NAS decision asks; --parents per group, 0 to skip): for
+training parents -- drawn uniformly ("random") and the best ones ("best") -- all single-edit
+neighbours outside the training set, ranked by each predictor's predicted gain: Spearman's rho
+per parent, and the regret of the predicted-best neighbour (true gain of the best neighbour minus
+that of the chosen one), next to a uniformly random pick's.
+
+Training set (--sampling):
+  random     N uniform cells (default; the paper's Fig. 3).  Random cells are rarely close.
+  walk       --starts uniform roots, then until N: mutate (one slot) a uniformly chosen cell of
+             the set so far, keep the child if new -- a forest of single-edit walks, like the
+             history of a search whose cells are mostly each other's neighbours.
+  evolution  the cells regularised evolution visits with f as fitness: --starts random cells
+             form the population; each step mutates the fittest of --tournament members drawn
+             at random, a new child joins the set and the population, the oldest leaves.
+walk and evolution default to --pairs anchored and need a complete table (not nb101-sample).
 
 Spaces: nb201 (--dataset cifar10 | cifar100 | imagenet), nasbench-macro, transnas-micro
 (--task class_scene | ...), nb101-sample (the 500-cell NAS-Bench-101 sample: its cells are >= 4
@@ -34,6 +50,8 @@ Examples:
   einnas diagnose-doa --space transnas-micro --task class_scene --radius 1
   einnas diagnose-doa --space nb101-sample --predictor mlp
   einnas diagnose-doa --space synthetic --dataset 12x4 --interaction 0.5
+  einnas diagnose-doa --space nb201 --dataset cifar10 --sampling walk --n-archs 50
+  einnas diagnose-doa --space nasbench-macro --sampling evolution --starts 10 --tournament 5
 """
 
 
@@ -87,7 +105,33 @@ def add_parsers(sub: Any) -> None:
         "--pairs",
         choices=PAIR_MODES,
         default=None,
-        help="test pairs: held-out (default) or anchored (default for nb101-sample)",
+        help="test pairs: held-out (default) or anchored (default for nb101-sample and for "
+        "walk / evolution training sets)",
+    )
+    d.add_argument(
+        "--sampling",
+        choices=SAMPLING_MODES,
+        default="random",
+        help="training set: random (default), walk or evolution (see above)",
+    )
+    d.add_argument(
+        "--starts",
+        type=int,
+        default=None,
+        help="walk: random roots; evolution: the initial random cells and the population size "
+        "(default 10)",
+    )
+    d.add_argument(
+        "--tournament",
+        type=int,
+        default=None,
+        help="evolution: members drawn per step, the fittest is mutated (default 5)",
+    )
+    d.add_argument(
+        "--parents",
+        type=int,
+        default=None,
+        help="neighbour ranking: parents per group (default 20; 0: skip it)",
     )
     d.add_argument(
         "--interaction",
@@ -145,6 +189,10 @@ def cmd_diagnose_doa(args: argparse.Namespace) -> int:
         held_out_pairs=args.held_out_pairs,
         distances=parse_distances(args.distances) if args.distances else None,
         pairs=args.pairs,
+        sampling=args.sampling,
+        starts=args.starts,
+        tournament=args.tournament,
+        parents=args.parents,
     )
     too_far = [d for d in config.distances if d > table.space.num_slots]
     if too_far:

@@ -62,7 +62,8 @@ def plot_doa_diagnostic(
     ax_rank.legend(loc="best", fontsize=7)
     cfg = diagnosis.config
     subtitle = (
-        f"{cfg.predictor}, {cfg.n_archs} archs, pairs <= {radius} edits, {cfg.pairs} test pairs, "
+        f"{cfg.predictor}, {cfg.n_archs} archs ({cfg.sampling}), pairs <= {radius} edits, "
+        f"{cfg.pairs} test pairs, "
         f"{cfg.seeds} seed(s) (bars: std over seeds)"
     )
     fig.suptitle((title or diagnosis.table) + "\n" + subtitle, fontsize=10)
