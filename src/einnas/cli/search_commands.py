@@ -349,17 +349,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+TRIAL_ROW_KEYS = ("number", "proposal", "arch", "hash", "parent", "state", "val", "test")
+
+
 def trial_row(t: Trial) -> dict[str, Any]:
-    return {
-        "number": t.number,
-        "proposal": t.proposal,
-        "arch": t.arch,
-        "hash": t.arch_hash,
-        "parent": t.parent,
-        "state": t.state.value,
-        "val": t.val,
-        "test": t.test,
-    }
+    """The ``trials --json`` row: the first columns of the run directory's ``trials.json``."""
+    from einnas.run_outputs import trial_record
+
+    record = trial_record(t)
+    return {key: record[key] for key in TRIAL_ROW_KEYS}
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
