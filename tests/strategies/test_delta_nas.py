@@ -314,6 +314,11 @@ def test_einspace_defaults() -> None:
     strategy = einspace_delta_nas()
     desc = strategy.describe()
     assert (desc["predictor"], desc["patience"], desc["max_edit"]) == ("ridge", 0, 12)
+    assert (desc["seeded_init"], strategy.start_length) == (4, 4)
+    assert DeltaNAS(n_init=7).start_length == 7  # no seeds: n_init random decisions
+    assert DeltaNAS(seeded_init=2, seed_archs=["a", "b", "c"]).start_length == 3  # every seed
+    with pytest.raises(ValueError, match="seeded_init"):
+        DeltaNAS(seeded_init=0)
     assert desc["seed_archs"] == [_cnn1d()]
     json.dumps(desc)
     assert isinstance(doa_encoder(EINSPACE_1D), TreeFeatures)
@@ -328,14 +333,20 @@ def test_einspace_search_starts_from_the_seeds_and_builds_on_them() -> None:
     assert len(trials) == 24 and len({t.arch_hash for t in trials}) == 24
     assert trials[0].arch == _cnn1d()
     by_number = {t.number: t for t in trials}
-    start = trials[1:10]  # the start phase: mutations of the seed
+    start = trials[1:4]  # the start phase: small mutations of the seed
     assert all(t.mutation is not None for t in start)
     assert trials[1].parent is None  # decision 1 cannot see the seed's result yet (2 workers)
     assert all(by_number[t.parent].proposal == 0 for t in start[1:] if t.parent is not None)
-    guided = trials[10:]
-    assert all(t.parent is not None and t.mutation is not None for t in guided)
-    # scored candidates are bounded edits of their parents (eps exploration may not be)
     features = doa_encoder(EINSPACE_1D)
+    seed_tree = EINSPACE_1D.from_text(_cnn1d())
+    assert all(
+        features.edit_size(seed_tree, EINSPACE_1D.from_text(t.arch)) <= 12  # type: ignore[attr-defined]
+        for t in start
+    )
+    guided = trials[4:]
+    assert all(t.parent is not None and t.mutation is not None for t in guided)
+    assert any(t.parent is not None and by_number[t.parent].proposal > 0 for t in guided)
+    # scored candidates are bounded edits of their parents (eps exploration may not be)
     sizes = [
         features.edit_size(  # type: ignore[attr-defined]
             EINSPACE_1D.from_text(by_number[t.parent].arch), EINSPACE_1D.from_text(t.arch)

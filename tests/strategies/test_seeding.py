@@ -30,6 +30,8 @@ def test_phase_length() -> None:
     assert seed_phase_length((), 10) == 10
     assert seed_phase_length(SEEDS, 10) == 10
     assert seed_phase_length(SEEDS * 6, 3) == 12
+    assert seed_phase_length(SEEDS, 10, 4) == 4
+    assert seed_phase_length((), 10, 4) == 10
 
 
 def test_seeds_first_then_mutations_of_the_visible_ones() -> None:
@@ -55,3 +57,25 @@ def test_a_repeated_seed_becomes_a_mutation() -> None:
     history = [obs(0, SEEDS[0], 60.0)]
     p = seeded_start(ctx(2, history), (SEEDS[0], SEEDS[1], SEEDS[0]))
     assert p.note == "seed-mutation" and p.parent == 0
+
+
+def test_accept_bounds_the_mutations_and_never_stalls() -> None:
+    history = [obs(0, SEEDS[0], 70.0)]
+    seed_tree = SPACE.from_text(SEEDS[0])
+    sizes: list[int] = []
+
+    def small(parent: object, child: object) -> bool:
+        assert parent == seed_tree
+        return len(SPACE.to_text(child)) <= len(SEEDS[0])  # no growth
+
+    for k in range(1, 8):
+        p = seeded_start(ctx(k, history), SEEDS[:1], small)
+        sizes.append(len(SPACE.to_text(p.arch)))
+        assert p.parent == 0 and p.note == "seed-mutation"
+    assert max(sizes) <= len(SEEDS[0])
+    # nothing accepted: the first new mutation, not a stall
+    p = seeded_start(ctx(1, history), SEEDS[:1], lambda parent, child: False)
+    assert p.note == "seed-mutation" and p.parent == 0
+    # before the seed is visible, its text is mutated under the same bound
+    p = seeded_start(ctx(1, []), SEEDS[:1], small)
+    assert p.parent is None and len(SPACE.to_text(p.arch)) <= len(SEEDS[0])

@@ -47,13 +47,13 @@ def add_parsers(sub: Any) -> None:
 Run a neural architecture search and log every trial to an SQLite file.
 
 With no --space, runs the default job: Delta-NAS-guided evolution over einspace (1D) on
-MNIST-1D, started from a small CNN written in the grammar (--seed-archs cnn1d). The first 10
-candidates are the seed and mutations of it; each later one is the mutation of one of the 3
+MNIST-1D, started from a small CNN written in the grammar (--seed-archs cnn1d). The first 4
+candidates are the seed and small mutations of it; each later one is the mutation of one of the 3
 best networks so far that a ridge predictor of accuracy *differences* (trained on pairs of
 similar evaluated networks) scores highest. Every candidate (at most 3M multiply-accumulates,
 --max-macs) trains for --epochs epochs on 2 workers, budget 30, and fails if still training
 after 60 s (--max-trial-seconds); then the best architecture is trained from scratch on
-train+val for 32 epochs (--final-epochs) and its test accuracy reported. About 10 minutes on 2
+train+val for 32 epochs (--final-epochs) and its test accuracy reported. A few minutes on 2
 CPU cores. The progress bar shows the best validation accuracy so far; each new best is
 printed with its architecture.
 

@@ -24,10 +24,11 @@ DELTA_NAS_EINSPACE: dict[str, Any] = {
     "patience": 0,
     "radius": 12,
     "max_edit": 12,
+    "seeded_init": 4,
 }
 """Delta-NAS settings on einspace (why: "Delta-NAS on einspace trees" in its module)."""
 
-BANANAS_EINSPACE: dict[str, Any] = {"n_init": 10, "parents": 3, "mutations": 16}
+BANANAS_EINSPACE: dict[str, Any] = {"n_init": 10, "parents": 3, "mutations": 16, "seeded_init": 4}
 """BANANAS settings on einspace: Delta-NAS's start and candidate pool."""
 
 __all__ = [
@@ -67,8 +68,8 @@ def make_strategy(
     (``tabular=False``) they read the tree feature map
     (:class:`~einnas.predictors.tree_features.TreeFeatures`) and get budgets of 30-100 noisy
     trainings in mind (:data:`DELTA_NAS_EINSPACE`, explained in :mod:`einnas.strategies.delta_nas`):
-    10 start decisions -- the seeds, then mutations of them, when ``seed_archs`` are given --
-    then candidates from 16 sampled mutations of each of the 3 best networks; Delta-NAS scores
+    10 random start decisions, or with ``seed_archs`` 4: the seeds, then mutations of them
+    (Delta-NAS: edits of at most 12 productions); then candidates from 16 sampled mutations of each of the 3 best networks; Delta-NAS scores
     them with a ridge difference predictor, keeps edits of at most 12 productions, explores with
     probability 0.2 and never restarts; BANANAS uses the same start and candidate pool.
     ``seed_archs`` are also honoured by both on tabular spaces (none by default).

@@ -79,15 +79,17 @@ class Bananas(Strategy):
             nets gave the same search results at 4x the cost).
         encoder: an explicit :class:`~einnas.predictors.encodings.Encoder` (overrides
             ``encoding``).
-        seed_archs: architecture texts evaluated first, then mutated for the rest of the first
-            ``n_init`` decisions instead of random samples (:mod:`einnas.strategies.seeding`).
+        seed_archs: architecture texts evaluated first, then mutated for the rest of the start
+            phase instead of random samples (:mod:`einnas.strategies.seeding`).
+        seeded_init: with ``seed_archs``, the start phase's length (default ``n_init``).
         (Thompson sampling beat the plain mean, 94.03 / 94.20 vs 93.94 / 94.11, and is the
         default.)
 
     On einspace (tree spaces) the candidates are ``mutations`` sampled mutations of each parent
     with their records (:func:`~einnas.strategies.delta_nas.mutation_candidates`) and the
     predictor reads ``phi(tree)``; :func:`einnas.strategies.make_strategy` gives it the same
-    start as Delta-NAS there (seeds, ``n_init``), so that the two differ only in the predictor.
+    start length as Delta-NAS there (``n_init``, ``seeded_init``); unlike Delta-NAS it does not
+    bound the size of the edits it scores.
     """
 
     name = "bananas"
@@ -105,7 +107,10 @@ class Bananas(Strategy):
         steps: int = 100,
         encoder: Encoder | None = None,
         seed_archs: Sequence[str] = (),
+        seeded_init: int | None = None,
     ) -> None:
+        if seeded_init is not None and seeded_init < 1:
+            raise ValueError(f"seeded_init must be >= 1 (or None for n_init), got {seeded_init}")
         if n_init < 1 or parents < 1 or mutations < 1 or members < 1:
             raise ValueError("n_init, parents, mutations and members must be >= 1")
         if acquisition not in ("its", "mean", "ucb"):
@@ -121,6 +126,7 @@ class Bananas(Strategy):
         self.steps = steps
         self.encoder = encoder
         self.seed_archs = tuple(dict.fromkeys(seed_archs))  # distinct, in the given order
+        self.seeded_init = seeded_init
         self._ids = IdentityCache()
         self._space: Any = None
         self._encoder: Encoder | None = None
@@ -140,6 +146,7 @@ class Bananas(Strategy):
             # recorded only when set, so that studies logged before these knobs still resume
             **({"encoder": repr(self.encoder)} if self.encoder is not None else {}),
             **({"seed_archs": list(self.seed_archs)} if self.seed_archs else {}),
+            **({"seeded_init": self.seeded_init} if self.seeded_init is not None else {}),
         }
 
     def _encoder_for(self, space: Any) -> Encoder:
@@ -155,10 +162,11 @@ class Bananas(Strategy):
 
     def propose(self, ctx: ProposalContext) -> Proposal:
         enc = self._encoder_for(ctx.space)  # fail at decision 0 on a space without encoding
-        if self.seed_archs and ctx.index < seed_phase_length(self.seed_archs, self.n_init):
+        start = seed_phase_length(self.seed_archs, self.n_init, self.seeded_init)
+        if self.seed_archs and ctx.index < start:
             return seeded_start(ctx, self.seed_archs)
         done = [o for o in ctx.history if o.ok]
-        if ctx.index < self.n_init or not done:
+        if ctx.index < start or not done:
             return ctx.fresh_sample()
         ranked = sorted(done, key=lambda o: (-float(o.val), o.proposal))  # type: ignore[arg-type]
         mutation_of: dict[str, str] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,19 +85,45 @@ class ProposalContext:
                 return Proposal(arch, note="random")
         raise SpaceExhausted(f"no unseen architecture in {self.max_tries} random draws")
 
-    def fresh_mutation(self, parent: Observation) -> Proposal | None:
-        """A mutation of ``parent`` not proposed before, or ``None`` if none was found."""
+    def fresh_mutation(
+        self, parent: Observation, accept: Callable[[Any, Any], bool] | None = None
+    ) -> Proposal | None:
+        """A mutation of ``parent`` not proposed before, or ``None`` if none was found.
+
+        With ``accept``, the first new child with ``accept(parent.arch, child)`` true, or the
+        first new child when no draw is accepted (see :meth:`fresh_mutation_of`).
+        """
+        return self.fresh_mutation_of(parent.arch, parent.trial, accept)
+
+    def fresh_mutation_of(
+        self,
+        arch: Any,
+        parent: int | None = None,
+        accept: Callable[[Any, Any], bool] | None = None,
+        note: str = "mutation",
+    ) -> Proposal | None:
+        """A new mutation of ``arch`` (recorded as a child of trial ``parent``), or ``None``.
+
+        Draws up to ``max_tries // 10`` mutations.  ``accept(arch, child)`` restricts the
+        result (e.g. to small edits) where any draw passes it; otherwise the first new child is
+        returned, so a restriction never stalls the search.
+        """
         mutate_with_record = getattr(self.space, "mutate_with_record", None)
+        fallback: Proposal | None = None
         for _ in range(self.max_tries // 10 or 1):
             if mutate_with_record is not None:
-                child, record = mutate_with_record(parent.arch, self.rng)
+                child, record = mutate_with_record(arch, self.rng)
                 mutation = json.dumps(record.to_dict())
             else:
-                child = self.space.mutate(parent.arch, self.rng)
+                child = self.space.mutate(arch, self.rng)
                 mutation = None
-            if self.is_new(child):
-                return Proposal(child, parent=parent.trial, mutation=mutation, note="mutation")
-        return None
+            if not self.is_new(child):
+                continue
+            proposal = Proposal(child, parent=parent, mutation=mutation, note=note)
+            if accept is None or accept(arch, child):
+                return proposal
+            fallback = fallback or proposal
+        return fallback
 
 
 class Strategy(ABC):
