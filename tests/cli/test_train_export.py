@@ -49,6 +49,23 @@ def test_train_json(
     assert (out / "model.pt").exists() and json.loads((out / "result.json").read_text())["val_acc"]
 
 
+def test_train_threads_is_deterministic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EINNAS_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["train", "--arch", TINY_1D, "--epochs", "1", "--seed", "3", "--threads", "1", "--json"]
+    before = torch.get_num_threads()
+    try:
+        rows = []
+        for _ in range(2):
+            assert main(argv) == 0
+            rows.append(json.loads(capsys.readouterr().out))
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert rows[0]["test_acc"] == rows[1]["test_acc"]
+
+
 PATCH_2D = seq("routing[im2col(4,4,0), computation[linear16], identity]", comp("pos_enc"))
 
 

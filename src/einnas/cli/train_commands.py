@@ -48,6 +48,14 @@ Examples:
         help="training device (default cpu)",
     )
     p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's, one per core). A seed's result is exactly "
+        "reproducible for the same thread count on the same kind of CPU; other thread counts "
+        "sum in another order and may end a few tenths of a point apart",
+    )
+    p.add_argument(
         "--with-val",
         action="store_true",
         help="also run a search-phase training (train split) and report its validation accuracy",
@@ -136,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     tree = parse(read_arch(args.arch))
     arch = to_text(tree)
     data = cached_dataset(canonical_dataset_name(args.dataset), None)
-    config = TrainingConfig(epochs=args.epochs, device=args.device)
+    config = TrainingConfig(epochs=args.epochs, device=args.device, num_threads=args.threads)
     val_acc: float | None = None
     extra_seconds = 0.0
     if args.with_val:
