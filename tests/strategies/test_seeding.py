@@ -73,6 +73,9 @@ def test_accept_bounds_the_mutations_and_never_stalls() -> None:
         sizes.append(len(SPACE.to_text(p.arch)))
         assert p.parent == 0 and p.note == "seed-mutation"
     assert max(sizes) <= len(SEEDS[0])
+    # the same decisions without the bound do grow the seed (the bound is what kept them small)
+    unbounded = [seeded_start(ctx(k, history), SEEDS[:1]).arch for k in range(1, 8)]
+    assert any(len(SPACE.to_text(a)) > len(SEEDS[0]) for a in unbounded)
     # nothing accepted: the first new mutation, not a stall
     p = seeded_start(ctx(1, history), SEEDS[:1], lambda parent, child: False)
     assert p.note == "seed-mutation" and p.parent == 0

@@ -69,9 +69,10 @@ def make_strategy(
     (:class:`~einnas.predictors.tree_features.TreeFeatures`) and get budgets of 30-100 noisy
     trainings in mind (:data:`DELTA_NAS_EINSPACE`, explained in :mod:`einnas.strategies.delta_nas`):
     10 random start decisions, or with ``seed_archs`` 4: the seeds, then mutations of them
-    (Delta-NAS: edits of at most 12 productions); then candidates from 16 sampled mutations of each of the 3 best networks; Delta-NAS scores
-    them with a ridge difference predictor, keeps edits of at most 12 productions, explores with
-    probability 0.2 and never restarts; BANANAS uses the same start and candidate pool.
+    (Delta-NAS: edits of at most 12 productions); then candidates from 16 sampled mutations of
+    each of the 3 best networks; Delta-NAS scores them with a ridge difference predictor, keeps
+    edits of at most 12 productions, explores with probability 0.2 and never restarts; BANANAS
+    uses the same start length and candidate pool (without the edit bound).
     ``seed_archs`` are also honoured by both on tabular spaces (none by default).
     """
     key = name.strip().lower()

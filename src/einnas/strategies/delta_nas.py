@@ -149,8 +149,9 @@ With ``seeded_init=10`` the first ten decisions were the seed and nine *unguided
 it (unbounded: a third of them broke the network), and on MNIST-1D (3 seeds, 40 trainings)
 Delta-NAS trailed regularised evolution early (mean best 77.4 vs 86.7 after 10) although it
 ended ahead (93.2 vs 90.3); guided decisions from the best network so far start climbing after
-four trainings instead (see docs/delta-nas.md for the figures of both).  ``DoADataset.distance`` records every pair's edit size, which is what a tree
-version of the Fig. 3 diagnostic (error by edit size) reads.
+four trainings instead (see docs/delta-nas.md for the figures of both).
+``DoADataset.distance`` records every pair's edit size, which is what a tree version of the
+Fig. 3 diagnostic (error by edit size) reads.
 """
 
 from __future__ import annotations
@@ -548,8 +549,8 @@ class DeltaNAS(Strategy):
     def epoch(self, history: Sequence[Observation], k: int) -> tuple[int, int]:
         """``(first decision, random decisions)`` of the epoch that decision ``k`` belongs to.
 
-        Epoch 0 starts at decision 0 with :attr:`start_length` start decisions.  With ``patience`` set, a
-        new epoch starts at decision ``j`` (with ``restart_samples`` random decisions) when the
+        Epoch 0 starts at decision 0 with :attr:`start_length` start decisions.  With
+        ``patience`` set, a new epoch starts at decision ``j`` (with ``restart_samples`` random decisions) when the
         current epoch is past its random phase and none of the observations made since its
         best (or, if it has none yet, since its start) improved on it for more than
         ``patience`` decisions.  Only the history is read, so replays agree.
