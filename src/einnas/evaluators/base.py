@@ -45,18 +45,50 @@ class Evaluator(Protocol):
 
 @dataclass(frozen=True)
 class EvalTask:
-    """One unit of work for an executor: who evaluates what, with which seed."""
+    """One unit of work for an executor: who evaluates what, with which seed.
+
+    Multi-fidelity jobs (see :mod:`einnas.fidelity`) also say which steps (epochs) to train:
+    from ``from_step`` (0: from scratch; else continue from the ``checkpoint`` file written when
+    the candidate reached that step) up to ``to_step``, writing a new ``checkpoint`` there unless
+    it is the last step.  ``to_step`` None is an ordinary, full evaluation.
+    """
 
     proposal: int
     arch: str
     seed: int
+    from_step: int = 0
+    to_step: int | None = None
+    checkpoint: str | None = None
+
+
+@runtime_checkable
+class MultiFidelityEvaluator(Evaluator, Protocol):
+    """An evaluator that can train a candidate in steps (epochs) and continue from a checkpoint.
+
+    ``evaluate_steps`` returns the value at ``task.to_step`` as ``val`` and the values at the
+    steps in between as ``metrics["curve"]`` (a mapping ``{step: value}``, JSON keys as text).
+    """
+
+    max_step: int
+
+    def evaluate_steps(self, task: EvalTask) -> EvalResult:
+        """Train ``task.arch`` from ``task.from_step`` to ``task.to_step``."""
+        ...
 
 
 def run_evaluation(evaluator: Evaluator, task: EvalTask) -> EvalResult:
     """Evaluate ``task`` and never raise: failures come back as results with ``error`` set."""
     start = time.perf_counter()
     try:
-        result = evaluator.evaluate(task.arch, task.seed)
+        if task.to_step is not None:
+            if not isinstance(evaluator, MultiFidelityEvaluator):
+                raise TypeError(
+                    f"{type(evaluator).__name__} cannot train in steps (multi-fidelity); "
+                    "use --fidelity full"
+                )
+            result = evaluator.evaluate_steps(task)
+        else:
+            result = evaluator.evaluate(task.arch, task.seed)
     except Exception as e:  # any failure of one trial must not stop the search
         tb = traceback.format_exc(limit=3)
         return EvalResult(

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from einnas.evaluators.base import EvalResult
+from einnas.evaluators.base import EvalResult, EvalTask
 from einnas.spaces.tabular import TabularBenchmark, load_tabular, normalise_space_name
 
 
@@ -46,6 +46,35 @@ class TabularEvaluator:
         result = table.lookup(table.space.from_text(arch))
         duration = result.train_seconds if self.simulate_time else None
         return EvalResult(result.val, result.test, {}, duration)
+
+    needs_checkpoints = False  # a lookup continues from nothing
+
+    @property
+    def max_step(self) -> int:
+        return self.table.max_step
+
+    def rungs(self) -> tuple[int, ...]:
+        """The fidelities the table records (multi-fidelity searches use them as rungs)."""
+        return tuple(sorted(self.table.step_values()))
+
+    def evaluate_steps(self, task: EvalTask) -> EvalResult:
+        """The table's values at ``task.to_step``; the duration is the cost of the steps trained.
+
+        Training from ``from_step`` on costs ``(to_step - from_step) / max_step`` of the full
+        training time (a promoted candidate continues from its checkpoint).
+        """
+        table = self.table
+        arch = table.space.from_text(task.arch)
+        step = table.max_step if task.to_step is None else task.to_step
+        result = table.lookup_at(arch, step)
+        duration = None
+        if self.simulate_time and result.train_seconds is not None:
+            duration = result.train_seconds * (step - task.from_step) / step
+        metrics: dict[str, Any] = {"step": step}
+        if step != table.max_step:
+            metrics["test_at_step"] = result.test
+        test = result.test if step == table.max_step else None
+        return EvalResult(result.val, test, metrics, duration)
 
     def describe(self) -> dict[str, Any]:
         return {

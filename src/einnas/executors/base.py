@@ -10,7 +10,8 @@ which worker finishes first.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from concurrent.futures import Future
+from collections.abc import Collection
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from einnas.evaluators.base import EvalResult, EvalTask, Evaluator, run_evaluation
 
@@ -29,6 +30,16 @@ class Executor(ABC):
     @abstractmethod
     def submit(self, task: EvalTask) -> Future[EvalResult]:
         """Start evaluating ``task``."""
+
+    def wait_first(self, futures: Collection[Future[EvalResult]]) -> set[Future[EvalResult]]:
+        """Block until at least one of ``futures`` is done; return the done ones.
+
+        The search loop waits only through this, so an executor with its own notion of time
+        (:class:`~einnas.executors.simulated.SimulatedExecutor`) decides which evaluation ends
+        first.
+        """
+        done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+        return set(done)
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Release workers (no-op by default)."""

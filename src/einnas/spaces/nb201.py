@@ -272,6 +272,17 @@ class NB201Table(TabularBenchmark):
     """
 
     space: NB201Space
+    max_step = 200
+    folder: Path | None = None
+
+    def step_values(self) -> dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+        """200-epoch values, and the 12-epoch ones when ``nb201/nb201_12epoch.csv`` is present."""
+        out = super().step_values()
+        if self.folder is not None:
+            low = _nb201_12epoch(self.folder, self.dataset)
+            if low is not None:
+                out = {12: low, **out}
+        return out
 
     @classmethod
     def load(cls, dataset: str = "cifar10", benchmark_dir: str | Path | None = None) -> NB201Table:
@@ -309,10 +320,47 @@ def _load_nb201_table(folder: Path, dataset: str) -> NB201Table:
             f"{relative}: expected {NB201_JSON_FORMAT} covering all {n} NAS-Bench-201 cells; "
             f"{missing.size} are missing (e.g. {example}) (file {str(path)!r})"
         )
-    seconds: npt.NDArray[np.float64] | None = None
-    if dataset == "cifar10":
-        seconds = _nb201_train_seconds(folder)
-    return NB201Table(space, f"nb201/{dataset}", dataset, val, test, seconds)
+    # CIFAR-10's training times for every dataset: the cost table covers CIFAR-10 only, and
+    # CIFAR-100 / ImageNet16-120 train the same cells on as many (smaller) images per epoch.
+    seconds = _nb201_train_seconds(folder)
+    table = NB201Table(space, f"nb201/{dataset}", dataset, val, test, seconds)
+    table.folder = folder
+    return table
+
+
+@lru_cache(maxsize=8)
+def _nb201_12epoch(
+    folder: Path, dataset: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """``(val, test)`` after 12 epochs from ``nb201/nb201_12epoch.csv``, or None when absent."""
+    import csv
+
+    path = folder / "nb201" / "nb201_12epoch.csv"
+    if not path.is_file():
+        return None
+    n = _SPACE.size()
+    val = np.full(n, np.nan)
+    test = np.full(n, np.nan)
+    text_index = _text_index()
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            i = text_index.get(row.get("arch", ""))
+            if i is None:
+                continue
+            try:
+                val[i] = float(row[f"{dataset}-val"])
+                test[i] = float(row[f"{dataset}-test"])
+            except (KeyError, ValueError) as exc:
+                raise BenchmarkDataError(
+                    f"nb201/nb201_12epoch.csv: expected columns arch, {dataset}-val, "
+                    f"{dataset}-test with numbers; {exc} (file {str(path)!r})"
+                ) from exc
+    if np.isnan(val).any() or np.isnan(test).any():
+        raise BenchmarkDataError(
+            f"nb201/nb201_12epoch.csv: {int(np.isnan(val).sum())} of {n} cells are missing "
+            f"(file {str(path)!r})"
+        )
+    return val, test
 
 
 def _nb201_train_seconds(folder: Path) -> npt.NDArray[np.float64] | None:

@@ -154,6 +154,37 @@ class TabularBenchmark:
         """Copies of the full ``(val, test)`` arrays, indexed by :meth:`SlotSpace.index`."""
         return self._val.copy(), self._test.copy()
 
+    # -- fidelities ------------------------------------------------------------------------
+
+    max_step: int = 1
+    """The step (e.g. training epochs) at which ``val`` and ``test`` were recorded."""
+
+    def step_values(self) -> dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+        """``{step: (val, test)}`` for every fidelity the table records (always ``max_step``).
+
+        A table with results after fewer epochs (NAS-Bench-201's 12-epoch run) overrides this;
+        multi-fidelity searches use those steps as their rungs.
+        """
+        return {self.max_step: (self._val, self._test)}
+
+    def lookup_at(self, arch: Sequence[int], step: int) -> TabularResult:
+        """Validation and test value of ``arch`` after ``step`` (a recorded fidelity).
+
+        ``train_seconds`` is the cost of training to ``step``: the full-training time scaled by
+        ``step / max_step`` (where the table records one).
+        """
+        tables = self.step_values()
+        if step not in tables:
+            raise SearchSpaceError(
+                f"{self.name} records results at steps {sorted(tables)}, not at {step}"
+            )
+        i = self.space.index(arch)
+        val, test = tables[step]
+        seconds = None
+        if self._train_seconds is not None:
+            seconds = float(self._train_seconds[i]) * step / self.max_step
+        return TabularResult(val=float(val[i]), test=float(test[i]), train_seconds=seconds)
+
 
 _SPACE_ALIASES = {
     "nb201": "nb201",

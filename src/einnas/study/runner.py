@@ -1,37 +1,69 @@
-"""The search loop: strategy -> executor -> evaluator -> storage, deterministic and resumable.
+"""The search loop: strategy -> executor -> evaluator -> storage, asynchronous and resumable.
 
-Decisions are numbered ``k = 0, 1, ..., budget - 1``.  Decision ``k`` is made from
+Asynchronous: the moment a worker is free it gets work -- a promotion (multi-fidelity) or a new
+candidate proposed by the strategy from *everything finished so far*.  No worker waits for
+another.
 
-* the finished trials of decisions ``0 .. k - workers`` (a *fixed* prefix: with ``workers``
-  evaluations in flight, the loop waits until that prefix is complete before deciding), and
-* an RNG seeded from ``(seed, k)``,
+Deterministic given the log: decision ``k`` (the ``k``-th new candidate) sees
 
-so it never depends on which worker happened to finish first.  With the same seed and the same
-``workers``, an in-process run, a process pool and a Ray cluster make the same decisions.
-Results are written to the storage as soon as they arrive; the storage is the only state.
+* the history of finished results in the order they arrived -- the first ``h`` of them, where
+  ``h`` is recorded in the trial's start event (:attr:`~einnas.study.events.TrialStart.history`);
+* the identities of every candidate proposed before it;
+* an RNG seeded from ``(seed, k)``;
 
-Resume: trials that a killed process left running are closed as interrupted; every decision
-whose trial is not finished is made again -- from the same history prefix and the same RNG, so
-it proposes the same architecture -- and evaluated.  Raising the budget of a finished study
-simply makes more decisions.
+so replaying a log reproduces every decision (:func:`replay_decisions` checks this), whichever
+executor ran it.  With one worker the arrival order is the decision order, and runs are exactly
+reproducible from the seed alone.
+
+Results are written the moment they arrive; the storage is the only state.  Resume: a
+single-fidelity search closes the trials a killed process left running as ``interrupted`` and
+evaluates the same architectures again (same decision index, same recorded history); a
+multi-fidelity search keeps its running candidates and continues each from its last rung
+checkpoint.  Raising the budget of a finished study makes more decisions.
+
+Multi-fidelity (``fidelity``, see :mod:`einnas.fidelity`): a trial is one candidate.  Each job
+trains it to the next rung; the values at every step come back as the trial's *reports* (its
+learning curve), and the candidate waits at the rung (its checkpoint on disk) until the policy
+promotes it or it can no longer be promoted, when it ends ``pruned``.  A candidate that reaches
+the last rung ends ``complete``.  The strategy's history is the candidates' first-rung results
+in arrival order (``arrival`` is recorded in the metrics of that report).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from einnas.evaluators.base import EvalResult, EvalTask
 from einnas.executors.base import Executor, InlineExecutor
+from einnas.fidelity import Candidate, FidelityPolicy
 from einnas.spaces.base import SearchSpace
 from einnas.strategies.base import Observation, Proposal, ProposalContext, Strategy
+from einnas.study.events import TrialOutcome, TrialReport, TrialStart
 from einnas.study.storage import Storage
 from einnas.study.trial import Trial, TrialState
+
+__all__ = [
+    "ProgressHook",
+    "SearchOutcome",
+    "decision_rng",
+    "replay_decisions",
+    "run_search",
+    "trial_seed",
+]
+
+ARRIVAL_KEY = "arrival"
+"""Metric of a first-rung report: its position in the strategy's history (multi-fidelity)."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +73,12 @@ class SearchOutcome:
     study: str
     budget: int
     finished: int  # decisions with a finished trial
-    evaluated_now: int  # trials evaluated by this call (the rest were replayed from the log)
+    evaluated_now: int  # jobs evaluated by this call (the rest were replayed from the log)
     best: Trial | None
     search_seconds: float  # time spent deciding and logging (strategy + storage), not evaluating
     wall_seconds: float
+    busy_seconds: float = 0.0  # evaluation time of this call's jobs, summed over workers
+    sim_seconds: float | None = None  # simulated time at the end (simulated executors only)
 
 
 ProgressHook = Callable[[Trial, "Trial | None"], None]
@@ -60,14 +94,85 @@ def trial_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index, 1]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-class _History:
-    """Finished trials by decision index, plus the parsed architectures (parsed once)."""
+def _better(trial: Trial, best: Trial | None) -> bool:
+    """Is ``trial`` a new best (complete, higher val; the earlier trial wins ties)?"""
+    if trial.state is not TrialState.COMPLETE or trial.val is None:
+        return False
+    return best is None or best.val is None or trial.val > best.val
 
-    def __init__(self, space: SearchSpace[Any]) -> None:
+
+def _outcome(res: EvalResult) -> TrialOutcome:
+    if res.ok:
+        return TrialOutcome.complete(res.val, res.test, res.metrics, res.duration)
+    return TrialOutcome.failed(res.error or "failed", res.metrics, res.duration)
+
+
+def _curve(res: EvalResult, to_step: int) -> dict[int, float]:
+    raw = res.metrics.get("curve")
+    out: dict[int, float] = {}
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            with contextlib.suppress(TypeError, ValueError):
+                out[int(k)] = float(v)
+    if res.val is not None:
+        out[to_step] = float(res.val)
+    return dict(sorted(out.items()))
+
+
+@dataclass
+class _Cand:
+    """A multi-fidelity candidate as the loop tracks it."""
+
+    trial: Trial
+    arch: Any
+    bracket: int
+    values: dict[int, float] = field(default_factory=dict)  # rung step -> value
+    busy: bool = False
+    done: bool = False
+
+    def view(self) -> Candidate:
+        return Candidate(self.trial.number, self.bracket, dict(self.values), self.busy, self.done)
+
+
+@dataclass(frozen=True)
+class _Job:
+    number: int  # trial number
+    proposal: int
+    arch: Any
+    task: EvalTask
+
+
+class _Search:
+    """The state of one search over its log; every decision goes through here."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        study: str,
+        space: SearchSpace[Any],
+        strategy: Strategy,
+        seed: int,
+        fidelity: FidelityPolicy | None,
+        rungs_of: Callable[[Trial], dict[int, float]] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.study = study
         self.space = space
-        self.by_index: dict[int, Observation] = {}
-        self.identity: dict[int, str] = {}  # decision -> identity, for every proposed decision
+        self.strategy = strategy
+        self.seed = seed
+        self.fidelity = fidelity
+        self.history: list[Observation] = []
+        self.seen: set[str] = set()
+        self.decided: set[int] = set()  # proposal indices with a live or finished trial
+        self.done: set[int] = set()  # proposal indices with a finished (not interrupted) trial
+        self.redo: list[Trial] = []  # interrupted trials to run again (single fidelity)
+        self.cands: dict[int, _Cand] = {}
+        self.next_k = 0
+        self.best: Trial | None = None
         self._parsed: dict[str, Any] = {}
+        self._load()
+
+    # -- the log -------------------------------------------------------------------------
 
     def arch(self, text: str) -> Any:
         hit = self._parsed.get(text)
@@ -75,24 +180,78 @@ class _History:
             hit = self._parsed[text] = self.space.from_text(text)
         return hit
 
-    def add(self, trial: Trial, arch: Any | None = None) -> Observation:
+    def _observe(self, trial: Trial, val: float | None, arch: Any | None = None) -> None:
         arch = arch if arch is not None else self.arch(trial.arch)
-        ident = self.space.identity(arch)
-        val = trial.val if trial.state is TrialState.COMPLETE else None
-        obs = Observation(trial.proposal, trial.number, arch, ident, val, trial.parent)
-        self.by_index[trial.proposal] = obs
-        self.identity[trial.proposal] = ident
-        return obs
+        self.history.append(
+            Observation(trial.proposal, trial.number, arch, trial.arch_hash, val, trial.parent)
+        )
 
-    def prefix(self, end: int) -> list[Observation]:
-        return [self.by_index[i] for i in range(end)]
+    def _load(self) -> None:
+        if self.fidelity is None:
+            self.storage.abandon_running(self.study)
+        trials = self.storage.trials(self.study)
+        for t in trials:
+            self.seen.add(t.arch_hash)
+            self.next_k = max(self.next_k, t.proposal + 1)
+            if t.is_finished and not t.interrupted:
+                self.done.add(t.proposal)
+            if not t.interrupted:
+                self.decided.add(t.proposal)
+            if _better(t, self.best):
+                self.best = t
+        if self.fidelity is None:
+            finished = [t for t in trials if t.is_finished and not t.interrupted]
+            finished.sort(key=lambda t: (t.finish_order is None, t.finish_order, t.number))
+            for t in finished:
+                self._observe(t, t.val if t.state is TrialState.COMPLETE else None)
+            redo: dict[int, Trial] = {}
+            for t in trials:
+                if t.interrupted and t.proposal not in self.decided:
+                    redo.setdefault(t.proposal, t)
+            self.redo = [redo[k] for k in sorted(redo)]
+            return
+        arrivals: list[tuple[int, Trial, float]] = []
+        for t in trials:
+            if t.interrupted:
+                continue
+            cand = _Cand(t, self.arch(t.arch), self.fidelity.bracket_of(t.proposal))
+            cand.values = {s: v for s, v in t.intermediate.items() if s in self.fidelity.rungs}
+            cand.done = t.is_finished
+            self.cands[t.number] = cand
+            first = self._first_report(t)
+            if first is not None:
+                arrivals.append((first[0], t, first[1]))
+        for _, t, val in sorted(arrivals, key=lambda a: a[0]):
+            self._observe(t, val)
+
+    def _first_report(self, t: Trial) -> tuple[int, float] | None:
+        for r in t.reports:
+            arrival = (r.metrics or {}).get(ARRIVAL_KEY)
+            if isinstance(arrival, int):
+                return arrival, r.val
+        if t.state is TrialState.FAILED and t.metrics.get(ARRIVAL_KEY) is not None:
+            return int(t.metrics[ARRIVAL_KEY]), math.nan
+        return None
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def propose(self, k: int) -> tuple[Proposal, int]:
+        """Decision ``k`` from the whole history available now; returns it and the history length."""
+        visible = list(self.history)
+        ctx = ProposalContext(
+            k, self.seed, visible, self.seen, self.space, decision_rng(self.seed, k)
+        )
+        return self.strategy.propose(ctx), len(visible)
 
 
-def _better(trial: Trial, best: Trial | None) -> bool:
-    """Is ``trial`` a new best (complete, higher val; the earlier trial wins ties)?"""
-    if trial.state is not TrialState.COMPLETE or trial.val is None:
-        return False
-    return best is None or best.val is None or trial.val > best.val
+def _checkpoint_root(storage: Storage, study: str, given: str | None) -> tuple[Path, bool]:
+    """Where a multi-fidelity study keeps its checkpoints, and whether it is a temporary folder."""
+    if given is not None:
+        return Path(given) / study, False
+    path = getattr(storage, "path", None)
+    if isinstance(path, str) and path and path != ":memory:":
+        return Path(path + ".checkpoints") / study, False
+    return Path(tempfile.mkdtemp(prefix="einnas-ckpt-")), True
 
 
 def run_search(
@@ -105,133 +264,333 @@ def run_search(
     seed: int,
     workers: int = 1,
     on_trial: ProgressHook | None = None,
+    *,
+    fidelity: FidelityPolicy | None = None,
+    checkpoint_dir: str | None = None,
 ) -> SearchOutcome:
-    """Run (or resume) ``study`` until ``budget`` decisions have finished trials."""
+    """Run (or resume) ``study`` until ``budget`` decisions have finished trials.
+
+    ``workers`` evaluations run at once (at most the executor's capacity is useful).  With a
+    ``fidelity`` policy each decision is a candidate trained rung by rung (see the module
+    docstring); its checkpoints live in ``checkpoint_dir/<study>`` (default: beside an SQLite
+    log, ``<file>.checkpoints/<study>``; a temporary folder for an in-memory log) and are
+    deleted as soon as the candidate finishes.
+    """
     if budget < 0 or workers < 1:
         raise ValueError(f"budget must be >= 0 and workers >= 1 (got {budget}, {workers})")
     t_start = time.perf_counter()
     overhead = 0.0
-    storage.abandon_running(study)
-    hist = _History(space)
-    best: Trial | None = None
-    for t in storage.trials(study):
-        if t.is_finished and not t.interrupted and t.proposal not in hist.by_index:
-            hist.add(t)
-            if _better(t, best):
-                best = t
-
-    running: dict[Future[EvalResult], tuple[int, Trial, Any]] = {}
+    busy = 0.0
+    evaluated = 0
+    t0 = time.perf_counter()
+    s = _Search(storage, study, space, strategy, seed, fidelity)
+    sim_clock = getattr(executor, "advance_to", None)
+    if callable(sim_clock):
+        ends = [
+            float(t.metrics.get("sim_end", 0.0))
+            for t in storage.trials(study)
+            if isinstance(t.metrics.get("sim_end"), int | float)
+        ]
+        sim_clock(max(ends, default=0.0))
     instant = (
-        workers == 1
+        fidelity is None
+        and workers == 1
         and isinstance(executor, InlineExecutor)
         and getattr(executor.evaluator, "instant", False)
     )
-    next_k = 0
-    complete_prefix = 0  # decisions 0 .. complete_prefix - 1 are all finished
-    seen: set[str] = set()
-    seen_upto = 0
-    evaluated = 0
+    ckpt_root: Path | None = None
+    ckpt_temp = False
+    if fidelity is not None and getattr(executor.evaluator, "needs_checkpoints", True):
+        ckpt_root, ckpt_temp = _checkpoint_root(storage, study, checkpoint_dir)
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+    running: dict[Future[EvalResult], _Job] = {}
+    overhead += time.perf_counter() - t0
 
-    def collect(block: bool) -> None:
-        nonlocal overhead
-        if not running:
-            return
-        done, _ = wait(list(running), timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        t0 = time.perf_counter()
-        for fut in sorted(done, key=lambda f: running[f][0]):
-            _, started, arch = running.pop(fut)
-            res = fut.result()
-            state = TrialState.COMPLETE if res.ok else TrialState.FAILED
-            finished = storage.finish_trial(
-                study,
-                started.number,
-                state,
-                res.val,
-                res.test,
-                res.metrics,
-                res.duration,
-                res.error,
-            )
-            record(finished, arch)
-        overhead += time.perf_counter() - t0
+    def checkpoint(number: int) -> str | None:
+        return None if ckpt_root is None else str(ckpt_root / f"trial{number}.pt")
 
-    def record(finished: Trial, arch: Any) -> None:
-        nonlocal best, evaluated
-        evaluated += 1
-        hist.add(finished, arch)
-        if _better(finished, best):
-            best = finished
+    def drop_checkpoint(number: int) -> None:
+        path = checkpoint(number)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                Path(path).unlink()
+
+    def finished(trial: Trial) -> None:
+        s.done.add(trial.proposal)
+        if _better(trial, s.best):
+            s.best = trial
         if on_trial is not None:
-            on_trial(finished, best)
+            on_trial(trial, s.best)
 
-    while next_k < budget:
-        if next_k in hist.by_index:
-            next_k += 1
-            continue
-        # decision next_k may only see the finished prefix 0 .. next_k - workers
-        visible = max(0, next_k - workers + 1)
-        while complete_prefix < visible:
-            if complete_prefix in hist.by_index:
-                complete_prefix += 1
-            else:
-                collect(block=True)
-        while len(running) >= workers:
-            collect(block=True)
-        t0 = time.perf_counter()
-        while seen_upto < next_k:  # identities of every earlier decision, finished or running
-            seen.add(hist.identity[seen_upto])
-            seen_upto += 1
-        ctx = ProposalContext(
-            next_k, seed, hist.prefix(visible), seen, space, decision_rng(seed, next_k)
-        )
-        proposal: Proposal = strategy.propose(ctx)
+    def new_decision() -> _Job | None:
+        """The next job that starts a trial: a redo of an interrupted one, or a new decision."""
+        while s.redo:
+            old = s.redo.pop(0)
+            if old.proposal in s.decided:
+                continue
+            start = TrialStart(
+                old.arch,
+                old.arch_hash,
+                parent=old.parent,
+                mutation=old.mutation,
+                seed=old.seed,
+                proposal=old.proposal,
+                history=old.history,
+            )
+            trial = storage.start_trial(study, start)
+            s.decided.add(old.proposal)
+            task = EvalTask(old.proposal, old.arch, int(old.seed or 0))
+            return _Job(trial.number, old.proposal, s.arch(old.arch), task)
+        while s.next_k < budget and s.next_k in s.decided:
+            s.next_k += 1
+        if s.next_k >= budget:
+            return None
+        k = s.next_k
+        proposal, h = s.propose(k)
         text = space.to_text(proposal.arch)
         ident = space.identity(proposal.arch)
-        hist.identity[next_k] = ident
-        task = EvalTask(next_k, text, trial_seed(seed, next_k))
+        start = TrialStart(
+            text,
+            ident,
+            parent=proposal.parent,
+            mutation=proposal.mutation,
+            seed=trial_seed(seed, k),
+            proposal=k,
+            history=h,
+        )
+        s.seen.add(ident)
+        s.decided.add(k)
+        s.next_k += 1
         if instant:
             # a lookup: evaluate first, then log start and finish in one write (a kill in between
             # loses nothing that a replay would not redo)
-            overhead += time.perf_counter() - t0
-            res = executor.submit(task).result()
-            t0 = time.perf_counter()
-            state = TrialState.COMPLETE if res.ok else TrialState.FAILED
-            finished = storage.start_and_finish_trial(
-                study,
+            nonlocal evaluated
+            res = executor.submit(EvalTask(k, text, trial_seed(seed, k))).result()
+            trial = storage.record_trial(study, start, _outcome(res))
+            evaluated += 1
+            val = trial.val if trial.state is TrialState.COMPLETE else None
+            s._observe(trial, val, proposal.arch)
+            finished(trial)
+            return None
+        trial = storage.start_trial(study, start)
+        if fidelity is None:
+            task = EvalTask(k, text, trial_seed(seed, k))
+        else:
+            bracket = fidelity.bracket_of(k)
+            s.cands[trial.number] = _Cand(trial, proposal.arch, bracket, busy=True)
+            task = EvalTask(
+                k,
                 text,
-                ident,
-                proposal.parent,
-                proposal.mutation,
-                task.seed,
-                next_k,
-                state,
-                res.val,
-                res.test,
-                res.metrics,
-                res.duration,
-                res.error,
+                trial_seed(seed, k),
+                from_step=0,
+                to_step=fidelity.first_step(bracket),
+                checkpoint=checkpoint(trial.number),
             )
-            record(finished, proposal.arch)
-            overhead += time.perf_counter() - t0
-            next_k += 1
-            continue
-        started = storage.start_trial(
-            study, text, ident, proposal.parent, proposal.mutation, task.seed, next_k
+        return _Job(trial.number, k, proposal.arch, task)
+
+    def promotion() -> _Job | None:
+        if fidelity is None:
+            return None
+        promo = fidelity.promotion([c.view() for c in s.cands.values()])
+        if promo is None:
+            return None
+        cand = s.cands[promo.trial]
+        cand.busy = True
+        t = cand.trial
+        task = EvalTask(
+            t.proposal,
+            t.arch,
+            int(t.seed or 0),
+            from_step=promo.from_step,
+            to_step=promo.to_step,
+            checkpoint=checkpoint(t.number),
         )
-        overhead += time.perf_counter() - t0
-        fut = executor.submit(task)
-        running[fut] = (next_k, started, proposal.arch)
-        next_k += 1
-        collect(block=False)
-    while running:
-        collect(block=True)
+        return _Job(t.number, t.proposal, cand.arch, task)
+
+    def resumed_jobs() -> list[_Job]:
+        """Multi-fidelity candidates a killed process left mid-job: continue them."""
+        jobs: list[_Job] = []
+        if fidelity is None:
+            return jobs
+        for cand in s.cands.values():
+            if cand.done:
+                continue
+            t = cand.trial
+            step = max(cand.values, default=0)
+            ckpt = checkpoint(t.number)
+            if step and ckpt is not None and not Path(ckpt).exists():
+                step = 0  # the checkpoint is gone: train from scratch
+            if step == 0:
+                to = fidelity.first_step(cand.bracket)
+            else:
+                continue  # waiting at a rung: the policy decides when it is promoted
+            cand.busy = True
+            task = EvalTask(
+                t.proposal, t.arch, int(t.seed or 0), from_step=0, to_step=to, checkpoint=ckpt
+            )
+            jobs.append(_Job(t.number, t.proposal, cand.arch, task))
+        return jobs
+
+    def prune(numbers: list[int]) -> None:
+        for n in numbers:
+            cand = s.cands[n]
+            if cand.done:
+                continue
+            last = max(cand.values)
+            trial = storage.finish_trial(
+                study,
+                n,
+                TrialOutcome.pruned(
+                    cand.values[last], metrics={"step": last, "rungs": _keys(cand.values)}
+                ),
+            )
+            cand.done = True
+            cand.trial = trial
+            drop_checkpoint(n)
+            finished(trial)
+
+    def arrivals_left() -> int:
+        """How many more rung results can still come (running jobs + decisions to make)."""
+        left = sum(1 for k in range(s.next_k, budget) if k not in s.decided)
+        return left + len(running)
+
+    def record(job: _Job, res: EvalResult) -> None:
+        nonlocal busy, evaluated
+        evaluated += 1
+        busy += float(res.duration or 0.0)
+        if fidelity is None:
+            trial = storage.finish_trial(study, job.number, _outcome(res))
+            s._observe(trial, trial.val if trial.state is TrialState.COMPLETE else None, job.arch)
+            finished(trial)
+            return
+        cand = s.cands[job.number]
+        cand.busy = False
+        to = job.task.to_step
+        assert to is not None
+        first = not cand.values
+        if not res.ok:
+            metrics = dict(res.metrics)
+            if first:
+                metrics[ARRIVAL_KEY] = len(s.history)
+                s._observe(cand.trial, None, cand.arch)
+            trial = storage.finish_trial(
+                study, job.number, TrialOutcome.failed(res.error or "failed", metrics, res.duration)
+            )
+            cand.done = True
+            cand.trial = trial
+            drop_checkpoint(job.number)
+            finished(trial)
+            return
+        curve = _curve(res, to)
+        for step, val in curve.items():
+            if step <= job.task.from_step or step in cand.trial.intermediate:
+                continue
+            extra: dict[str, Any] = {}
+            if step in fidelity.rungs and not cand.values and step == to:
+                extra[ARRIVAL_KEY] = len(s.history)
+            cand.trial = storage.report(study, job.number, TrialReport(step, val, extra or None))
+        cand.values[to] = curve[to]
+        if first:
+            s._observe(cand.trial, curve[to], cand.arch)
+        if to >= fidelity.max_step:
+            metrics = {**res.metrics, "rungs": _keys(cand.values)}
+            trial = storage.finish_trial(
+                study,
+                job.number,
+                TrialOutcome.complete(curve[to], res.test, metrics, res.duration),
+            )
+            cand.done = True
+            cand.trial = trial
+            drop_checkpoint(job.number)
+            finished(trial)
+
+    pending: list[_Job] = resumed_jobs()
+    try:
+        while True:
+            t0 = time.perf_counter()
+            while len(running) < workers:
+                job = pending.pop(0) if pending else (promotion() or new_decision())
+                if job is None:
+                    if instant and s.next_k < budget:
+                        continue  # an instant evaluation was logged; decide the next one
+                    break
+                fut = executor.submit(job.task)
+                running[fut] = job
+            overhead += time.perf_counter() - t0
+            if not running:
+                break
+            done = executor.wait_first(running)
+            t0 = time.perf_counter()
+            for fut in sorted(done, key=lambda f: running[f].number):
+                job = running.pop(fut)
+                record(job, fut.result())
+            if fidelity is not None:
+                prune(fidelity.hopeless([c.view() for c in s.cands.values()], arrivals_left()))
+            overhead += time.perf_counter() - t0
+        if fidelity is not None:
+            prune([n for n, c in s.cands.items() if not c.done and c.values])
+    finally:
+        if ckpt_temp and ckpt_root is not None:
+            shutil.rmtree(ckpt_root, ignore_errors=True)
     wall = time.perf_counter() - t_start
     return SearchOutcome(
         study=study,
         budget=budget,
-        finished=len([i for i in hist.by_index if i < budget]),
+        finished=len([k for k in s.done if k < budget]),
         evaluated_now=evaluated,
-        best=best,
+        best=s.best,
         search_seconds=overhead,
         wall_seconds=wall,
+        busy_seconds=busy,
+        sim_seconds=getattr(executor, "clock", None),
     )
+
+
+def _keys(values: dict[int, float]) -> dict[str, float]:
+    return {str(k): v for k, v in sorted(values.items())}
+
+
+def replay_decisions(
+    storage: Storage,
+    study: str,
+    space: SearchSpace[Any],
+    strategy: Strategy,
+    seed: int,
+) -> list[int]:
+    """Re-make every single-fidelity decision of a finished log; return the mismatching trials.
+
+    Decision ``k`` is re-made from the first ``history`` finished trials in finish order, the
+    identities of the trials started before it, and ``decision_rng(seed, k)``; it must propose
+    the recorded architecture.  An empty list means the log replays exactly.
+    """
+    trials = storage.trials(study)
+    finished = [t for t in trials if t.is_finished and not t.interrupted]
+    finished.sort(key=lambda t: (t.finish_order is None, t.finish_order, t.number))
+    parsed = {t.arch: space.from_text(t.arch) for t in trials}
+    obs = [
+        Observation(
+            t.proposal,
+            t.number,
+            parsed[t.arch],
+            t.arch_hash,
+            t.val if t.state is TrialState.COMPLETE else None,
+            t.parent,
+        )
+        for t in finished
+    ]
+    bad: list[int] = []
+    seen: set[str] = set()
+    replayed: set[int] = set()
+    for t in trials:
+        if t.proposal in replayed or t.history is None:
+            seen.add(t.arch_hash)
+            continue
+        replayed.add(t.proposal)
+        ctx = ProposalContext(
+            t.proposal, seed, obs[: t.history], set(seen), space, decision_rng(seed, t.proposal)
+        )
+        again = strategy.propose(ctx)
+        if space.identity(again.arch) != t.arch_hash:
+            bad.append(t.number)
+        seen.add(t.arch_hash)
+    return bad
