@@ -30,6 +30,7 @@ from einnas.evaluators.base import EvalResult, EvalTask
 from einnas.executors.base import Executor, InlineExecutor
 from einnas.spaces.base import SearchSpace
 from einnas.strategies.base import Observation, Proposal, ProposalContext, Strategy
+from einnas.study.events import TrialOutcome, TrialStart
 from einnas.study.storage import Storage
 from einnas.study.trial import Trial, TrialState
 
@@ -88,6 +89,18 @@ class _History:
         return [self.by_index[i] for i in range(end)]
 
 
+def _outcome(res: EvalResult) -> TrialOutcome:
+    """The outcome to log for an evaluation's result."""
+    return TrialOutcome(
+        state=TrialState.COMPLETE if res.ok else TrialState.FAILED,
+        val=res.val,
+        test=res.test,
+        metrics=res.metrics,
+        duration=res.duration,
+        error=res.error,
+    )
+
+
 def _better(trial: Trial, best: Trial | None) -> bool:
     """Is ``trial`` a new best (complete, higher val; the earlier trial wins ties)?"""
     if trial.state is not TrialState.COMPLETE or trial.val is None:
@@ -141,17 +154,7 @@ def run_search(
         for fut in sorted(done, key=lambda f: running[f][0]):
             _, started, arch = running.pop(fut)
             res = fut.result()
-            state = TrialState.COMPLETE if res.ok else TrialState.FAILED
-            finished = storage.finish_trial(
-                study,
-                started.number,
-                state,
-                res.val,
-                res.test,
-                res.metrics,
-                res.duration,
-                res.error,
-            )
+            finished = storage.finish_trial(study, started.number, _outcome(res))
             record(finished, arch)
         overhead += time.perf_counter() - t0
 
@@ -189,35 +192,27 @@ def run_search(
         ident = space.identity(proposal.arch)
         hist.identity[next_k] = ident
         task = EvalTask(next_k, text, trial_seed(seed, next_k))
+        start = TrialStart(
+            arch=text,
+            arch_hash=ident,
+            parent=proposal.parent,
+            mutation=proposal.mutation,
+            seed=task.seed,
+            proposal=next_k,
+            history=visible,
+        )
         if instant:
             # a lookup: evaluate first, then log start and finish in one write (a kill in between
             # loses nothing that a replay would not redo)
             overhead += time.perf_counter() - t0
             res = executor.submit(task).result()
             t0 = time.perf_counter()
-            state = TrialState.COMPLETE if res.ok else TrialState.FAILED
-            finished = storage.start_and_finish_trial(
-                study,
-                text,
-                ident,
-                proposal.parent,
-                proposal.mutation,
-                task.seed,
-                next_k,
-                state,
-                res.val,
-                res.test,
-                res.metrics,
-                res.duration,
-                res.error,
-            )
+            finished = storage.record_trial(study, start, _outcome(res))
             record(finished, proposal.arch)
             overhead += time.perf_counter() - t0
             next_k += 1
             continue
-        started = storage.start_trial(
-            study, text, ident, proposal.parent, proposal.mutation, task.seed, next_k
-        )
+        started = storage.start_trial(study, start)
         overhead += time.perf_counter() - t0
         fut = executor.submit(task)
         running[fut] = (next_k, started, proposal.arch)
