@@ -11,7 +11,7 @@ from einnas.cli import main
 from einnas.export import ONNX_TOLERANCE
 from einnas.final_training import FinalResult
 from einnas.run_outputs import write_run_outputs
-from einnas.study.storage import InMemoryStorage
+from einnas.study.memory import InMemoryStorage
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -45,7 +45,8 @@ from einnas.evaluators.tabular import TabularEvaluator
 from einnas.experiment import SearchSpec, build_search
 from einnas.spaces.base import SearchSpace, SearchSpaceError
 from einnas.strategies import STRATEGY_NAMES, Strategy
-from einnas.study.storage import Storage, open_storage
+from einnas.study.factory import open_storage
+from einnas.study.storage import Storage
 from einnas.study.trial import TrialState
 
 __all__ = [

@@ -16,7 +16,7 @@ from einnas.executors.base import InlineExecutor
 from einnas.spaces.slots import SlotArch, SlotSpace
 from einnas.strategies import STRATEGY_NAMES, Bananas, Strategy, make_strategy
 from einnas.study.runner import run_search
-from einnas.study.storage import open_storage
+from einnas.study.factory import open_storage
 
 
 class Cells(SlotSpace):

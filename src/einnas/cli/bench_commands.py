@@ -239,7 +239,7 @@ def _fmt(x: float | None, digits: int = 2) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from einnas.study.storage import open_storage
+    from einnas.study.factory import open_storage
     from einnas.study.study import Study
 
     if not _storage_exists(args.storage):

@@ -4,94 +4,107 @@ Design
 ------
 A storage holds many *studies* (searches), each identified by a unique name and
 created with a JSON *config* (space, dataset, strategy, seed, budget, ...).
-Nothing in a storage is ever updated or deleted; everything is an event that is
-appended to a log:
+Nothing in a storage is ever updated or deleted. Each study has one ordered
+log of :class:`Record` values -- ``(kind, JSON body, time)`` -- of four kinds:
 
-* ``study created``      -- name, config, creation time (written once);
-* ``study event``        -- anything recorded later about the study, e.g. a
-  budget extension (:meth:`Storage.append_study_event`);
-* ``trial started``      -- the architecture, its hash, parent, mutation, seed
-  and proposal index; the storage assigns the trial ``number`` (0, 1, 2, ...
-  per study, in order of start events);
-* ``trial finished``     -- terminal state, objective, test metric, metrics,
-  duration, error. At most one per trial: finishing twice is an error.
+* ``start``  -- a :class:`~einnas.study.events.TrialStart`; the trial ``number``
+  is its position among the study's start records (0, 1, 2, ...);
+* ``report`` -- a :class:`~einnas.study.events.TrialReport` of a running trial;
+* ``finish`` -- a :class:`~einnas.study.events.TrialOutcome`, at most one per
+  trial (finishing twice is an error); its position among the finish records
+  is the trial's ``finish_order``;
+* ``event``  -- a study event, e.g. a budget extension
+  (:meth:`Storage.append_study_event`).
 
-The :class:`~einnas.study.trial.Trial` a caller sees is *derived* by replaying a
-trial's events (:func:`replay_trial`): a start event alone is a ``RUNNING``
-trial, a start plus a finish event is a finished one. Consequences:
+The :class:`~einnas.study.trial.Trial` a caller sees is *derived* by replaying
+the log. Every rule -- trial numbers, "unknown parent", "finished twice",
+"reports only while running", finish order -- lives here, in :class:`Storage`,
+written once. Consequences:
 
 * Resuming a search is replaying the log. A process killed mid-search leaves
-  trials with a start but no finish event; :meth:`Storage.abandon_running`
-  appends, for each of them, a finish event with state ``FAILED`` and error
-  ``"interrupted"`` (:data:`~einnas.study.trial.INTERRUPTED`), so the resumed
-  search can recognise them (``Trial.interrupted``) and re-propose them.
-* Finished trials are immutable and may be cached by readers; trial numbers
-  are contiguous, so "all trials with number >= n" is a cheap incremental read
-  (the ``min_number`` argument of :meth:`Storage.trials`).
-* Changing a study's config is an event too: configs are never rewritten.
+  trials with a start but no finish record; :meth:`Storage.abandon_running`
+  appends, for each, a finish with state ``FAILED`` and error
+  ``"interrupted"`` (:data:`~einnas.study.trial.INTERRUPTED`).
+* Finished trials are immutable; trial numbers are contiguous, so "all trials
+  with number >= n" is a cheap incremental read (``min_number``).
 
-Two implementations share the semantics (and one conformance test suite):
-:class:`InMemoryStorage` here (tests, throw-away runs) and
-:class:`~einnas.study.sqlite_storage.SQLiteStorage` (durable, multi-process).
-Both push every JSON value through an encode/decode round trip, so they return
-identical values. :func:`open_storage` picks one from a URL-like string.
+The backend contract
+--------------------
+A backend (a subclass of :class:`Storage`) only stores and reads; it provides
+
+* ``_backend_create_study(name, config_json, created_at) -> id`` (inside a
+  transaction; :class:`DuplicateStudyError` if the name exists) and
+  ``_backend_studies() -> list[StudyRow]`` (all studies, in creation order);
+* ``_backend_transaction()`` -- a context manager that excludes every other
+  writer, in this process and in others (memory: a lock; SQLite:
+  ``BEGIN IMMEDIATE``; journal: ``flock``); everything appended inside it is
+  committed atomically when it exits without an exception;
+* ``_backend_read(study_id, cursor) -> (records, cursor)`` -- the study's
+  records after ``cursor`` (an opaque position; 0 is the beginning), in log
+  order, and the position after them;
+* ``_backend_append(study_id, records) -> cursor`` -- append records (only
+  called inside a transaction, after a read that reached the end of the log)
+  and return the position after them.
+
+The semantic layer keeps, per study, the replay of the records read so far and
+asks the backend only for the records after it (several processes may write to
+one study: a write first reads what others appended, inside the transaction).
+The conformance suite :mod:`einnas.testing.storage_conformance` checks a backend.
 """
 
 from __future__ import annotations
 
-import math
-import os
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from einnas.study.events import TrialOutcome, TrialReport, TrialStart, check_text, to_int
 from einnas.study.trial import (
     INTERRUPTED,
     StudyEvent,
     StudyRecord,
     Trial,
     TrialState,
-    check_metrics,
     json_dumps,
     json_loads,
-    normalise_outcome,
 )
 
 if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = [
+    "EVENT",
+    "FINISH",
+    "REPORT",
+    "START",
     "Clock",
+    "DuplicateReportError",
     "DuplicateStudyError",
-    "FinishEvent",
-    "InMemoryStorage",
-    "PreparedFinish",
-    "PreparedStart",
-    "StartEvent",
+    "Record",
     "Storage",
     "StorageError",
+    "StudyRow",
     "TrialFinishedError",
     "UnknownStudyError",
     "UnknownTrialError",
-    "check_duration",
-    "check_int",
     "check_name",
-    "check_text",
     "encode_config",
-    "encode_payload",
-    "interrupted_finish",
-    "open_storage",
-    "prepare_finish",
-    "prepare_start",
-    "replay_trial",
+    "finish_record",
+    "start_record",
     "state_filter",
-    "to_int",
 ]
 
 Clock = Callable[[], float]
+
+START = "start"
+FINISH = "finish"
+REPORT = "report"
+EVENT = "event"
+RECORD_KINDS = (START, FINISH, REPORT, EVENT)
 
 
 class StorageError(Exception):
@@ -114,76 +127,35 @@ class TrialFinishedError(StorageError, ValueError):
     """The trial already has a finish event; the log is append-only."""
 
 
-# --------------------------------------------------------------------------- events
+class DuplicateReportError(StorageError, ValueError):
+    """The trial already reported this step."""
 
 
 @dataclass(frozen=True)
-class StartEvent:
-    """The event appended when a trial starts (one per trial)."""
+class Record:
+    """One entry of a study's log: its kind, its JSON body and its time."""
 
-    number: int
-    arch: str
-    arch_hash: str
-    parent: int | None
-    mutation: str | None
-    seed: int | None
-    proposal: int
-    started_at: float
+    kind: str
+    body: str
+    at: float
+    data: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """``body`` decoded, when the writer has it at hand (never stored)."""
 
 
 @dataclass(frozen=True)
-class FinishEvent:
-    """The event appended when a trial ends (at most one per trial).
+class StudyRow:
+    """A study as a backend stores it (config as JSON text)."""
 
-    ``metrics`` is kept as the JSON text that was logged.
-    """
+    id: int
+    name: str
+    config: str
+    created_at: float
 
-    number: int
-    state: TrialState
-    val: float | None
-    test: float | None
-    metrics: str
-    duration: float | None
-    error: str | None
-    finished_at: float
+    def record(self) -> StudyRecord:
+        return StudyRecord(self.id, self.name, json_loads(self.config), self.created_at)
 
 
-def replay_trial(start: StartEvent, finish: FinishEvent | None) -> Trial:
-    """Derive the current view of a trial from its events."""
-    if finish is None:
-        return Trial(
-            number=start.number,
-            arch=start.arch,
-            arch_hash=start.arch_hash,
-            parent=start.parent,
-            mutation=start.mutation,
-            state=TrialState.RUNNING,
-            seed=start.seed,
-            started_at=start.started_at,
-            proposal=start.proposal,
-        )
-    if finish.number != start.number:  # pragma: no cover - storage invariant
-        raise StorageError(f"events of trials {start.number} and {finish.number} mixed up")
-    return Trial(
-        number=start.number,
-        arch=start.arch,
-        arch_hash=start.arch_hash,
-        parent=start.parent,
-        mutation=start.mutation,
-        state=finish.state,
-        val=finish.val,
-        test=finish.test,
-        metrics=json_loads(finish.metrics),
-        seed=start.seed,
-        started_at=start.started_at,
-        finished_at=finish.finished_at,
-        duration=finish.duration,
-        error=finish.error,
-        proposal=start.proposal,
-    )
-
-
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- helpers
 
 
 def check_name(name: str) -> str:
@@ -193,157 +165,16 @@ def check_name(name: str) -> str:
     return name
 
 
-def to_int(value: Any, what: str) -> int:
-    """``value`` as an ``int`` (numpy integers accepted; bools and floats refused)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, got {value!r}")
-    if isinstance(value, int):
-        return int(value)
-    index = getattr(value, "__index__", None)
-    if not callable(index):
-        raise TypeError(f"{what} must be an int, got {value!r}")
-    return int(index())
-
-
-def check_int(value: Any, what: str) -> int | None:
-    """``value`` as an ``int``, or None."""
-    return None if value is None else to_int(value, what)
-
-
-def check_duration(duration: float | None) -> float | None:
-    """``duration`` as a float: None or finite and non-negative."""
-    if duration is None:
-        return None
-    d = float(duration)
-    if not math.isfinite(d) or d < 0:
-        raise ValueError(f"duration must be a finite number of seconds >= 0, got {duration!r}")
-    return d
-
-
-def check_text(value: Any, what: str, *, allow_none: bool) -> str | None:
-    """``value`` if it is a string (or None where allowed)."""
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class PreparedStart:
-    """Validated arguments of a start event (the number is not known yet)."""
-
-    arch: str
-    arch_hash: str
-    parent: int | None
-    mutation: str | None
-    seed: int | None
-    proposal: int | None
-
-    def check_parent(self, number: int) -> None:
-        """Raise unless the parent is an earlier trial of the same study."""
-        if self.parent is not None and not 0 <= self.parent < number:
-            raise UnknownTrialError(
-                f"parent trial {self.parent} does not exist (the new trial is number {number})"
-            )
-
-    def event(self, number: int, started_at: float) -> StartEvent:
-        """The start event for trial ``number``."""
-        self.check_parent(number)
-        return StartEvent(
-            number=number,
-            arch=self.arch,
-            arch_hash=self.arch_hash,
-            parent=self.parent,
-            mutation=self.mutation,
-            seed=self.seed,
-            proposal=number if self.proposal is None else self.proposal,
-            started_at=started_at,
-        )
-
-
-@dataclass(frozen=True)
-class PreparedFinish:
-    """Validated, normalised arguments of a finish event."""
-
-    state: TrialState
-    val: float | None
-    test: float | None
-    metrics: str
-    duration: float | None
-    error: str | None
-
-    def event(self, number: int, finished_at: float) -> FinishEvent:
-        """The finish event for trial ``number``."""
-        return FinishEvent(
-            number=number,
-            state=self.state,
-            val=self.val,
-            test=self.test,
-            metrics=self.metrics,
-            duration=self.duration,
-            error=self.error,
-            finished_at=finished_at,
-        )
-
-
-def prepare_start(
-    arch: str,
-    arch_hash: str,
-    parent: int | None,
-    mutation: str | None,
-    seed: int | None,
-    proposal: int | None,
-) -> PreparedStart:
-    """Validate the arguments of a start event."""
-    p = check_int(proposal, "proposal")
-    if p is not None and p < 0:
-        raise ValueError(f"proposal must be >= 0, got {proposal!r}")
-    return PreparedStart(
-        arch=str(check_text(arch, "arch", allow_none=False)),
-        arch_hash=str(check_text(arch_hash, "arch_hash", allow_none=False)),
-        parent=check_int(parent, "parent"),
-        mutation=check_text(mutation, "mutation", allow_none=True),
-        seed=check_int(seed, "seed"),
-        proposal=p,
-    )
-
-
-def prepare_finish(
-    state: TrialState | str,
-    val: float | None,
-    test: float | None,
-    metrics: Mapping[str, object] | None,
-    duration: float | None,
-    error: str | None,
-) -> PreparedFinish:
-    """Validate and normalise the arguments of a finish event.
-
-    See :func:`~einnas.study.trial.normalise_outcome` for the NaN rules.
-    """
-    st, v, t, err = normalise_outcome(
-        TrialState(state), val, test, check_text(error, "error", allow_none=True)
-    )
-    return PreparedFinish(
-        state=st,
-        val=v,
-        test=t,
-        metrics=check_metrics(metrics),
-        duration=check_duration(duration),
-        error=err,
-    )
-
-
-def interrupted_finish() -> PreparedFinish:
-    """The finish event that :meth:`Storage.abandon_running` appends."""
-    return PreparedFinish(
-        state=TrialState.FAILED,
-        val=None,
-        test=None,
-        metrics="{}",
-        duration=None,
-        error=INTERRUPTED,
-    )
+def encode_config(config: Mapping[str, Any] | None) -> str:
+    """JSON text of a study config or event payload (a mapping with string keys)."""
+    if config is None:
+        return "{}"
+    if not isinstance(config, Mapping):
+        raise TypeError(f"a study config must be a mapping, got {type(config).__name__}")
+    for key in config:
+        if not isinstance(key, str):
+            raise TypeError(f"study config keys must be strings, got {key!r}")
+    return json_dumps(dict(config))
 
 
 def state_filter(
@@ -357,121 +188,363 @@ def state_filter(
     return frozenset(TrialState(s) for s in states)
 
 
-def encode_config(config: Mapping[str, Any]) -> str:
-    """JSON text of a study config (a mapping with string keys)."""
-    if not isinstance(config, Mapping):
-        raise TypeError(f"a study config must be a mapping, got {type(config).__name__}")
-    for key in config:
-        if not isinstance(key, str):
-            raise TypeError(f"study config keys must be strings, got {key!r}")
-    return json_dumps(dict(config))
+_INTERRUPTED = TrialOutcome(TrialState.FAILED, error=INTERRUPTED)
 
 
-def encode_payload(payload: Mapping[str, Any] | None) -> str:
-    """JSON text of a study event payload."""
-    return "{}" if payload is None else encode_config(payload)
+def start_record(start: TrialStart, number: int, at: float) -> Record:
+    """The start record of trial ``number``."""
+    data = {
+        "arch": start.arch,
+        "arch_hash": start.arch_hash,
+        "parent": start.parent,
+        "mutation": start.mutation,
+        "seed": start.seed,
+        "proposal": number if start.proposal is None else start.proposal,
+        "history": start.history,
+    }
+    return Record(START, json_dumps(data), at, data)
 
 
-# --------------------------------------------------------------------------- base class
+def finish_record(number: int, outcome: TrialOutcome, at: float) -> Record:
+    """The finish record of trial ``number``."""
+    data: dict[str, Any] = {
+        "number": number,
+        "state": outcome.state.value,
+        "val": outcome.val,
+        "test": outcome.test,
+        "duration": outcome.duration,
+        "error": outcome.error,
+    }
+    head = json_dumps(data)
+    data["metrics"] = outcome.logged_metrics
+    return Record(FINISH, f'{head[:-1]},"metrics":{outcome.metrics_json}}}', at, data)
+
+
+def report_body(number: int, report: TrialReport) -> str:
+    """The JSON body of a report record of trial ``number``."""
+    head = json_dumps({"number": number, "step": report.step, "val": report.val})
+    return f'{head[:-1]},"metrics":{report.metrics_json}}}'
+
+
+def event_body(kind: str, payload_json: str) -> str:
+    """The JSON body of a study event record."""
+    return f'{{"kind":{json_dumps(kind)},"payload":{payload_json}}}'
+
+
+# --------------------------------------------------------------------------- replay
+
+
+class _Replay:
+    """The state of one study derived from the records read so far."""
+
+    __slots__ = ("cursor", "events", "n_finished", "study", "trials")
+
+    def __init__(self, study: str) -> None:
+        self.study = study
+        self.cursor = 0
+        self.trials: list[Trial] = []
+        self.events: list[StudyEvent] = []
+        self.n_finished = 0
+
+    def apply(self, record: Record) -> None:
+        body = record.data if record.data is not None else json_loads(record.body)
+        kind = record.kind
+        if kind == START:
+            n = len(self.trials)
+            self.trials.append(
+                Trial(
+                    number=n,
+                    arch=body["arch"],
+                    arch_hash=body["arch_hash"],
+                    parent=body["parent"],
+                    mutation=body["mutation"],
+                    seed=body["seed"],
+                    started_at=record.at,
+                    proposal=body["proposal"],
+                    history=body.get("history"),
+                )
+            )
+        elif kind == FINISH:
+            t = self._trial(body["number"])
+            self.trials[t.number] = Trial(
+                number=t.number,
+                arch=t.arch,
+                arch_hash=t.arch_hash,
+                parent=t.parent,
+                mutation=t.mutation,
+                state=TrialState(body["state"]),
+                val=body["val"],
+                test=body["test"],
+                metrics=body["metrics"],
+                seed=t.seed,
+                started_at=t.started_at,
+                finished_at=record.at,
+                duration=body["duration"],
+                error=body["error"],
+                proposal=t.proposal,
+                history=t.history,
+                finish_order=self.n_finished,
+                intermediate=t.intermediate,
+                reports=t.reports,
+            )
+            self.n_finished += 1
+        elif kind == REPORT:
+            t = self._trial(body["number"])
+            rep = TrialReport(body["step"], body["val"], body["metrics"])
+            self.trials[t.number] = Trial(
+                number=t.number,
+                arch=t.arch,
+                arch_hash=t.arch_hash,
+                parent=t.parent,
+                mutation=t.mutation,
+                seed=t.seed,
+                started_at=t.started_at,
+                proposal=t.proposal,
+                history=t.history,
+                intermediate={**t.intermediate, rep.step: rep.val},
+                reports=(*t.reports, rep),
+            )
+        elif kind == EVENT:
+            self.events.append(
+                StudyEvent(len(self.events), body["kind"], body["payload"], record.at)
+            )
+        else:
+            raise StorageError(f"study {self.study!r}: unknown record kind {kind!r} in the log")
+
+    def _trial(self, number: int) -> Trial:
+        if not 0 <= number < len(self.trials):
+            raise StorageError(f"study {self.study!r}: the log refers to unknown trial {number}")
+        return self.trials[number]
+
+    def existing(self, number: int) -> Trial:
+        n = to_int(number, "number")
+        if not 0 <= n < len(self.trials):
+            raise UnknownTrialError(f"study {self.study!r} has no trial number {number!r}")
+        return self.trials[n]
+
+    def running(self, number: int) -> Trial:
+        t = self.existing(number)
+        if t.is_finished:
+            raise TrialFinishedError(
+                f"trial {t.number} of study {self.study!r} is already {t.state.name}"
+            )
+        return t
+
+    def start_record(self, start: TrialStart, at: float) -> Record:
+        n = len(self.trials)
+        if start.parent is not None and not 0 <= start.parent < n:
+            raise UnknownTrialError(
+                f"parent trial {start.parent} does not exist (the new trial is number {n})"
+            )
+        return start_record(start, n, at if start.started_at is None else start.started_at)
+
+
+# --------------------------------------------------------------------------- the storage
 
 
 class Storage(ABC):
-    """The storage API shared by :class:`InMemoryStorage` and ``SQLiteStorage``.
+    """The storage API: the log's semantics over a backend's primitives.
 
     Studies are addressed by name. All writes are appends (see the module
-    docstring); each write method is atomic. Methods raise
-    :class:`UnknownStudyError` for unknown study names and
-    :class:`UnknownTrialError` for unknown trial numbers.
+    docstring); each write method is atomic, also across processes. Methods
+    raise :class:`UnknownStudyError` for unknown study names and
+    :class:`UnknownTrialError` for unknown trial numbers. Thread-safe.
     """
 
-    # -- studies ---------------------------------------------------------------
+    def __init__(self, *, clock: Clock = time.time) -> None:
+        self._clock = clock
+        self._reset_cache()
+
+    def _reset_cache(self) -> None:
+        """Forget everything derived from the log (after unpickling, ...)."""
+        self._lock = threading.RLock()
+        self._ids: dict[str, int] = {}
+        self._replays: dict[int, _Replay] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for key in ("_lock", "_ids", "_replays"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset_cache()
+
+    # -- backend primitives ---------------------------------------------------
 
     @abstractmethod
-    def create_study(self, name: str, config: Mapping[str, Any]) -> int:
-        """Record a new study; return its id. :class:`DuplicateStudyError` if it exists."""
+    def _backend_create_study(self, name: str, config: str, created_at: float) -> int:
+        """Store a new study (inside a transaction); return its id."""
 
     @abstractmethod
-    def get_study(self, name: str) -> StudyRecord | None:
-        """The study's record (with its creation config), or ``None``."""
-
-    @abstractmethod
-    def list_studies(self) -> list[StudyRecord]:
+    def _backend_studies(self) -> list[StudyRow]:
         """All studies, in order of creation."""
 
     @abstractmethod
+    def _backend_transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Exclude all other writers; commit the appends made inside on exit."""
+
+    @abstractmethod
+    def _backend_read(self, study_id: int, cursor: int) -> tuple[list[Record], int]:
+        """The study's records after ``cursor``, and the cursor after them."""
+
+    @abstractmethod
+    def _backend_append(self, study_id: int, records: Sequence[Record]) -> int:
+        """Append ``records`` to the study's log; return the cursor after them."""
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _study_id(self, name: str) -> int:
+        sid = self._ids.get(name)
+        if sid is None:
+            for row in self._backend_studies():
+                self._ids[row.name] = row.id
+            sid = self._ids.get(name)
+            if sid is None:
+                raise UnknownStudyError(f"no study named {name!r} in {self!r}")
+        return sid
+
+    def _sync(self, name: str) -> _Replay:
+        """The study's replay, brought up to date with the log (hold the lock)."""
+        sid = self._study_id(name)
+        replay = self._replays.get(sid)
+        if replay is None:
+            replay = self._replays[sid] = _Replay(name)
+        records, cursor = self._backend_read(sid, replay.cursor)
+        for record in records:
+            replay.apply(record)
+        replay.cursor = cursor
+        return replay
+
+    @contextlib.contextmanager
+    def _writing(self, name: str) -> Iterator[tuple[_Replay, Callable[[list[Record]], None]]]:
+        """A write transaction on study ``name``: its replay, and a function to append."""
+        with self._lock:
+            sid = self._study_id(name)
+            try:
+                with self._backend_transaction():
+                    replay = self._sync(name)
+
+                    def append(records: list[Record]) -> None:
+                        replay.cursor = self._backend_append(sid, records)
+                        for record in records:
+                            replay.apply(record)
+
+                    yield replay, append
+            except BaseException:
+                # the transaction may have been rolled back after an append: re-read later
+                self._replays.pop(sid, None)
+                raise
+
+    # -- studies -------------------------------------------------------------------
+
+    def create_study(self, name: str, config: Mapping[str, Any]) -> int:
+        """Record a new study; return its id. :class:`DuplicateStudyError` if it exists."""
+        check_name(name)
+        text = encode_config(config)
+        with self._lock, self._backend_transaction():
+            sid = self._backend_create_study(name, text, self._clock())
+        self._ids[name] = sid
+        return sid
+
+    def get_study(self, name: str) -> StudyRecord | None:
+        """The study's record (with its creation config), or ``None``."""
+        with self._lock:
+            for row in self._backend_studies():
+                if row.name == name:
+                    return row.record()
+        return None
+
+    def list_studies(self) -> list[StudyRecord]:
+        """All studies, in order of creation."""
+        with self._lock:
+            return [row.record() for row in self._backend_studies()]
+
     def append_study_event(
         self, name: str, kind: str, payload: Mapping[str, Any] | None = None
     ) -> StudyEvent:
         """Append an event (e.g. ``kind="budget"``) to the study's own log."""
+        check_text(kind, "kind", allow_none=False)
+        record = Record(EVENT, event_body(kind, encode_config(payload)), self._clock())
+        with self._writing(name) as (replay, append):
+            append([record])
+            return replay.events[-1]
 
-    @abstractmethod
     def study_events(self, name: str) -> list[StudyEvent]:
         """The study's events, in order of recording."""
+        with self._lock:
+            return list(self._sync(name).events)
 
-    # -- trials ----------------------------------------------------------------
+    # -- trials: writes --------------------------------------------------------------
 
-    @abstractmethod
-    def start_trial(
-        self,
-        study: str,
-        arch: str,
-        arch_hash: str,
-        parent: int | None = None,
-        mutation: str | None = None,
-        seed: int | None = None,
-        proposal: int | None = None,
-    ) -> Trial:
-        """Append a start event; the storage assigns the next trial number.
+    def start_trial(self, study: str, start: TrialStart) -> Trial:
+        """Append a start; the storage assigns the next trial number.
 
-        ``parent`` must be the number of an existing trial of the study.
-        ``proposal`` defaults to the assigned number.
+        ``start.parent`` must be the number of an existing trial of the study.
         """
+        with self._writing(study) as (replay, append):
+            append([replay.start_record(start, self._clock())])
+            return replay.trials[-1]
 
-    @abstractmethod
-    def finish_trial(
-        self,
-        study: str,
-        number: int,
-        state: TrialState | str,
-        val: float | None = None,
-        test: float | None = None,
-        metrics: Mapping[str, object] | None = None,
-        duration: float | None = None,
-        error: str | None = None,
-    ) -> Trial:
-        """Append the finish event of a running trial; return the finished view.
+    def finish_trial(self, study: str, number: int, outcome: TrialOutcome) -> Trial:
+        """Append the outcome of a running trial; return the finished view.
 
-        ``state`` must be COMPLETE, FAILED or PRUNED; a second finish of the
-        same trial raises :class:`TrialFinishedError`. NaN handling: see
-        :func:`~einnas.study.trial.normalise_outcome`.
+        A second finish of the same trial raises :class:`TrialFinishedError`.
         """
+        now = self._clock()
+        with self._writing(study) as (replay, append):
+            t = replay.running(number)
+            append([finish_record(t.number, outcome, now)])
+            return replay.trials[t.number]
 
-    @abstractmethod
-    def start_and_finish_trial(
-        self,
-        study: str,
-        arch: str,
-        arch_hash: str,
-        parent: int | None = None,
-        mutation: str | None = None,
-        seed: int | None = None,
-        proposal: int | None = None,
-        state: TrialState | str = TrialState.COMPLETE,
-        val: float | None = None,
-        test: float | None = None,
-        metrics: Mapping[str, object] | None = None,
-        duration: float | None = None,
-        error: str | None = None,
-        started_at: float | None = None,
-    ) -> Trial:
-        """Append both events of a trial in one atomic write.
+    def record_trial(self, study: str, start: TrialStart, outcome: TrialOutcome) -> Trial:
+        """Append a trial's start and outcome in one atomic write.
 
         For evaluations that are complete before anything is logged (tabular
-        lookups, simulated runs). ``started_at`` defaults to the time of the
-        write, as does ``finished_at``.
+        lookups, simulated runs). ``start.started_at`` defaults to the time of
+        the write, as does ``finished_at``.
         """
+        now = self._clock()
+        with self._writing(study) as (replay, append):
+            first = replay.start_record(start, now)
+            n = len(replay.trials)
+            append([first, finish_record(n, outcome, now)])
+            return replay.trials[n]
 
-    @abstractmethod
+    def report(self, study: str, number: int, report: TrialReport) -> Trial:
+        """Append an intermediate result of a RUNNING trial; return its view.
+
+        :class:`TrialFinishedError` if the trial is finished,
+        :class:`DuplicateReportError` if it already reported ``report.step``.
+        """
+        now = self._clock()
+        with self._writing(study) as (replay, append):
+            t = replay.running(number)
+            if report.step in t.intermediate:
+                raise DuplicateReportError(
+                    f"trial {t.number} of study {study!r} already reported step {report.step}"
+                )
+            append([Record(REPORT, report_body(t.number, report), now)])
+            return replay.trials[t.number]
+
+    def abandon_running(self, study: str) -> list[Trial]:
+        """Finish every RUNNING trial as FAILED with error ``"interrupted"``.
+
+        Call this when resuming a study that no live process is working on:
+        the trials a killed process left running are closed in the log (they
+        are not deleted), so that the search can propose them again. Returns
+        the abandoned trials (now FAILED), ordered by number.
+        """
+        now = self._clock()
+        with self._writing(study) as (replay, append):
+            numbers = [t.number for t in replay.trials if not t.is_finished]
+            if numbers:
+                append([finish_record(n, _INTERRUPTED, now) for n in numbers])
+            return [replay.trials[n] for n in numbers]
+
+    # -- trials: reads ------------------------------------------------------------
+
     def trials(
         self,
         study: str,
@@ -483,22 +556,19 @@ class Storage(ABC):
 
         ``states`` restricts the result to trials in those states.
         """
+        wanted = state_filter(states)
+        with self._lock:
+            views = self._sync(study).trials[max(0, int(min_number)) :]
+        if wanted is None:
+            return views
+        return [t for t in views if t.state in wanted]
 
-    @abstractmethod
     def get_trial(self, study: str, number: int) -> Trial:
         """The current view of one trial."""
+        with self._lock:
+            return self._sync(study).existing(number)
 
-    @abstractmethod
-    def abandon_running(self, study: str) -> list[Trial]:
-        """Finish every RUNNING trial as FAILED with error ``"interrupted"``.
-
-        Call this when resuming a study that no live process is working on:
-        the trials a killed process left running are closed in the log (they
-        are not deleted), so that the search can propose them again. Returns
-        the abandoned trials (now FAILED), ordered by number.
-        """
-
-    # -- lifetime ---------------------------------------------------------------
+    # -- lifetime -------------------------------------------------------------------
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (a no-op unless overridden)."""
@@ -513,242 +583,3 @@ class Storage(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-# --------------------------------------------------------------------------- in memory
-
-
-class _MemStudy:
-    """The append-only logs of one study held in memory."""
-
-    __slots__ = ("config", "created_at", "events", "finishes", "id", "name", "starts")
-
-    def __init__(self, study_id: int, name: str, config: str, created_at: float) -> None:
-        self.id = study_id
-        self.name = name
-        self.config = config
-        self.created_at = created_at
-        self.events: list[tuple[str, str, float]] = []
-        self.starts: list[StartEvent] = []
-        self.finishes: dict[int, FinishEvent] = {}
-
-    def record(self) -> StudyRecord:
-        return StudyRecord(self.id, self.name, json_loads(self.config), self.created_at)
-
-    def view(self, number: int) -> Trial:
-        return replay_trial(self.starts[number], self.finishes.get(number))
-
-
-class InMemoryStorage(Storage):
-    """A storage that lives in this process's memory (tests, throw-away runs).
-
-    Same semantics as the SQLite storage, including the JSON round trip of
-    configs and metrics. Thread-safe. Pickling copies the whole log (a child
-    process then writes to its own copy, not to the parent's).
-    """
-
-    def __init__(self, *, clock: Clock = time.time) -> None:
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._studies: dict[str, _MemStudy] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
-
-    def __repr__(self) -> str:
-        return f"InMemoryStorage({len(self._studies)} studies)"
-
-    def _study(self, name: str) -> _MemStudy:
-        try:
-            return self._studies[name]
-        except KeyError:
-            raise UnknownStudyError(f"no study named {name!r}") from None
-
-    # -- studies
-
-    def create_study(self, name: str, config: Mapping[str, Any]) -> int:
-        check_name(name)
-        text = encode_config(config)
-        with self._lock:
-            if name in self._studies:
-                raise DuplicateStudyError(f"a study named {name!r} already exists")
-            study_id = len(self._studies) + 1
-            self._studies[name] = _MemStudy(study_id, name, text, self._clock())
-            return study_id
-
-    def get_study(self, name: str) -> StudyRecord | None:
-        with self._lock:
-            s = self._studies.get(name)
-            return None if s is None else s.record()
-
-    def list_studies(self) -> list[StudyRecord]:
-        with self._lock:
-            return [s.record() for s in self._studies.values()]
-
-    def append_study_event(
-        self, name: str, kind: str, payload: Mapping[str, Any] | None = None
-    ) -> StudyEvent:
-        check_text(kind, "kind", allow_none=False)
-        text = encode_payload(payload)
-        with self._lock:
-            s = self._study(name)
-            now = self._clock()
-            s.events.append((kind, text, now))
-            return StudyEvent(len(s.events) - 1, kind, json_loads(text), now)
-
-    def study_events(self, name: str) -> list[StudyEvent]:
-        with self._lock:
-            s = self._study(name)
-            return [
-                StudyEvent(i, kind, json_loads(text), at)
-                for i, (kind, text, at) in enumerate(s.events)
-            ]
-
-    # -- trials
-
-    def start_trial(
-        self,
-        study: str,
-        arch: str,
-        arch_hash: str,
-        parent: int | None = None,
-        mutation: str | None = None,
-        seed: int | None = None,
-        proposal: int | None = None,
-    ) -> Trial:
-        prep = prepare_start(arch, arch_hash, parent, mutation, seed, proposal)
-        with self._lock:
-            s = self._study(study)
-            event = prep.event(len(s.starts), self._clock())
-            s.starts.append(event)
-            return replay_trial(event, None)
-
-    def finish_trial(
-        self,
-        study: str,
-        number: int,
-        state: TrialState | str,
-        val: float | None = None,
-        test: float | None = None,
-        metrics: Mapping[str, object] | None = None,
-        duration: float | None = None,
-        error: str | None = None,
-    ) -> Trial:
-        prep = prepare_finish(state, val, test, metrics, duration, error)
-        with self._lock:
-            s = self._study(study)
-            n = self._existing(s, number)
-            if n in s.finishes:
-                raise TrialFinishedError(
-                    f"trial {n} of study {study!r} is already {s.finishes[n].state.name}"
-                )
-            s.finishes[n] = prep.event(n, self._clock())
-            return s.view(n)
-
-    def start_and_finish_trial(
-        self,
-        study: str,
-        arch: str,
-        arch_hash: str,
-        parent: int | None = None,
-        mutation: str | None = None,
-        seed: int | None = None,
-        proposal: int | None = None,
-        state: TrialState | str = TrialState.COMPLETE,
-        val: float | None = None,
-        test: float | None = None,
-        metrics: Mapping[str, object] | None = None,
-        duration: float | None = None,
-        error: str | None = None,
-        started_at: float | None = None,
-    ) -> Trial:
-        pstart = prepare_start(arch, arch_hash, parent, mutation, seed, proposal)
-        pfinish = prepare_finish(state, val, test, metrics, duration, error)
-        with self._lock:
-            s = self._study(study)
-            now = self._clock()
-            n = len(s.starts)
-            start = pstart.event(n, now if started_at is None else float(started_at))
-            s.starts.append(start)
-            s.finishes[n] = pfinish.event(n, now)
-            return s.view(n)
-
-    def trials(
-        self,
-        study: str,
-        states: Iterable[TrialState | str] | TrialState | None = None,
-        *,
-        min_number: int = 0,
-    ) -> list[Trial]:
-        wanted = state_filter(states)
-        with self._lock:
-            s = self._study(study)
-            views = [s.view(n) for n in range(max(0, min_number), len(s.starts))]
-        if wanted is None:
-            return views
-        return [t for t in views if t.state in wanted]
-
-    def get_trial(self, study: str, number: int) -> Trial:
-        with self._lock:
-            s = self._study(study)
-            return s.view(self._existing(s, number))
-
-    def abandon_running(self, study: str) -> list[Trial]:
-        prep = interrupted_finish()
-        with self._lock:
-            s = self._study(study)
-            now = self._clock()
-            out = []
-            for start in s.starts:
-                if start.number not in s.finishes:
-                    s.finishes[start.number] = prep.event(start.number, now)
-                    out.append(s.view(start.number))
-            return out
-
-    @staticmethod
-    def _existing(s: _MemStudy, number: int) -> int:
-        n = to_int(number, "number")
-        if not 0 <= n < len(s.starts):
-            raise UnknownTrialError(f"study {s.name!r} has no trial number {number!r}")
-        return n
-
-
-# --------------------------------------------------------------------------- factory
-
-
-def open_storage(spec: str | os.PathLike[str] | Storage | None = None) -> Storage:
-    """Open a storage from a URL-like spec.
-
-    * ``None``, ``""``, ``":memory:"`` or ``"sqlite:///:memory:"`` -> a new
-      :class:`InMemoryStorage`;
-    * ``"sqlite:///relative/path.db"``, ``"sqlite:////absolute/path.db"`` or a
-      plain path (``"runs.db"``) -> :class:`~einnas.study.sqlite_storage.SQLiteStorage`;
-    * a :class:`Storage` instance is returned as is.
-    """
-    if isinstance(spec, Storage):
-        return spec
-    if spec is None:
-        return InMemoryStorage()
-    text = os.fspath(spec)
-    if text in ("", ":memory:"):
-        return InMemoryStorage()
-    if "://" in text:
-        scheme, _, rest = text.partition("://")
-        if scheme != "sqlite":
-            raise ValueError(
-                f"unsupported storage URL {text!r}: use a path, 'sqlite:///path' or ':memory:'"
-            )
-        if not rest.startswith("/") or rest == "/":
-            raise ValueError(f"malformed SQLite URL {text!r}: expected 'sqlite:///path'")
-        text = rest[1:]
-        if text == ":memory:":
-            return InMemoryStorage()
-    from einnas.study.sqlite_storage import SQLiteStorage
-
-    return SQLiteStorage(text)

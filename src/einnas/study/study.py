@@ -26,7 +26,8 @@ import os
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from einnas.study.storage import DuplicateStudyError, Storage, UnknownStudyError, open_storage
+from einnas.study.factory import open_storage
+from einnas.study.storage import DuplicateStudyError, Storage, UnknownStudyError
 from einnas.study.trial import StudyEvent, StudyRecord, Trial, TrialState, json_dumps, json_loads
 
 __all__ = ["BUDGET_EVENT", "BUDGET_KEY", "IDENTITY_KEYS", "IncompatibleStudyError", "Study"]
@@ -267,70 +268,7 @@ class Study:
         """
         return sum(1 for t in self.trials() if t.is_finished and not t.interrupted)
 
-    # -- writes (delegated to the storage) --------------------------------------
-
-    def start_trial(
-        self,
-        arch: str,
-        arch_hash: str,
-        parent: int | None = None,
-        mutation: str | None = None,
-        seed: int | None = None,
-        proposal: int | None = None,
-    ) -> Trial:
-        """Log the start of a trial; see :meth:`Storage.start_trial`."""
-        return self._storage.start_trial(
-            self.name, arch, arch_hash, parent, mutation, seed, proposal
-        )
-
-    def finish_trial(
-        self,
-        number: int,
-        state: TrialState | str,
-        val: float | None = None,
-        test: float | None = None,
-        metrics: Mapping[str, object] | None = None,
-        duration: float | None = None,
-        error: str | None = None,
-    ) -> Trial:
-        """Log the end of a trial; see :meth:`Storage.finish_trial`."""
-        return self._storage.finish_trial(
-            self.name, number, state, val, test, metrics, duration, error
-        )
-
-    def start_and_finish_trial(
-        self,
-        arch: str,
-        arch_hash: str,
-        parent: int | None = None,
-        mutation: str | None = None,
-        seed: int | None = None,
-        proposal: int | None = None,
-        state: TrialState | str = TrialState.COMPLETE,
-        val: float | None = None,
-        test: float | None = None,
-        metrics: Mapping[str, object] | None = None,
-        duration: float | None = None,
-        error: str | None = None,
-        started_at: float | None = None,
-    ) -> Trial:
-        """Log a whole trial in one write; see :meth:`Storage.start_and_finish_trial`."""
-        return self._storage.start_and_finish_trial(
-            self.name,
-            arch,
-            arch_hash,
-            parent,
-            mutation,
-            seed,
-            proposal,
-            state,
-            val,
-            test,
-            metrics,
-            duration,
-            error,
-            started_at,
-        )
+    # -- writes: through ``study.storage`` (start_trial, finish_trial, record_trial, report)
 
     def abandon_running(self) -> list[Trial]:
         """Close trials left RUNNING by a killed process; see :meth:`Storage.abandon_running`."""

@@ -23,7 +23,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:  # events.py imports this module; the annotation is only a string here
+    from einnas.study.events import TrialReport
 
 __all__ = [
     "INTERRUPTED",
@@ -90,6 +93,13 @@ class Trial:
         error: why the trial failed (``"interrupted"`` for abandoned trials).
         proposal: index of the strategy decision that proposed this trial; used
             for deterministic replay (defaults to ``number``).
+        history: how many finished trials (in finish order, interrupted ones
+            excluded) the proposing decision could see; ``None`` if unknown.
+        finish_order: 0-based position of this trial's finish event among the
+            study's finish events (interrupted ones included); ``None`` while
+            running.
+        intermediate: ``step -> val`` of its reports, in the order reported.
+        reports: the reports themselves (with their metrics), in order.
     """
 
     number: int
@@ -107,6 +117,10 @@ class Trial:
     duration: float | None = None
     error: str | None = None
     proposal: int = -1
+    history: int | None = None
+    finish_order: int | None = None
+    intermediate: dict[int, float] = field(default_factory=dict, hash=False)
+    reports: tuple[TrialReport, ...] = field(default=(), hash=False)
 
     def __post_init__(self) -> None:
         if self.proposal < 0:
@@ -157,6 +171,9 @@ def _json_default(obj: object) -> Any:
     raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable")
 
 
+_ENCODER = json.JSONEncoder(allow_nan=True, default=_json_default, separators=(",", ":"))
+
+
 def json_dumps(value: object) -> str:
     """Encode ``value`` as the JSON text stored in the log.
 
@@ -164,7 +181,7 @@ def json_dumps(value: object) -> str:
     arrays are converted to plain numbers / lists. Raises ``TypeError`` for
     anything else that JSON cannot represent.
     """
-    return json.dumps(value, allow_nan=True, default=_json_default, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def json_loads(text: str) -> Any:
