@@ -79,11 +79,20 @@ class BenchConfig:
     storage: str | None = None  # None: in-memory, one storage per study; else an SQLite file
     benchmark_dir: str | None = None
     sqlite_synchronous: str = "NORMAL"  # of the SQLite file: NORMAL (no fsync per commit) or FULL
+    # simulated time (see "Simulated time" in the module docstring)
+    simulate_time: bool = False
+    sim_workers: int = 1
+    eta: float = 3.0
+    mf_factor: int = 4
+    reference: str | None = None
+    target_budget: int | None = None
 
     def __post_init__(self) -> None:
         if not self.strategies:
             raise ValueError("give at least one strategy")
-        unknown = [s for s in self.strategies if s not in STRATEGY_NAMES]
+        for label in self.strategies:
+            split_label(label)  # validates the fidelity part
+        unknown = [s for s in self.strategies if split_label(s)[0] not in STRATEGY_NAMES]
         if unknown:
             raise ValueError(
                 f"unknown strategy {unknown[0]!r}: choose from {', '.join(STRATEGY_NAMES)}"
@@ -98,6 +107,27 @@ class BenchConfig:
             raise ValueError(f"first seed must be >= 0, got {self.first_seed}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.sim_workers < 1:
+            raise ValueError(f"simulated workers must be >= 1, got {self.sim_workers}")
+        if self.sim_workers > 1 and not self.simulate_time:
+            raise ValueError(
+                "several simulated workers need simulated time: add --simulate-time "
+                "(or use --jobs for parallel studies)"
+            )
+        if any(split_label(s)[1] != "full" for s in self.strategies) and not self.simulate_time:
+            raise ValueError(
+                "multi-fidelity strategies (NAME+asha, NAME+hyperband) are compared in simulated "
+                "time: add --simulate-time"
+            )
+        if self.eta <= 1:
+            raise ValueError(f"eta must be > 1, got {self.eta}")
+        if self.mf_factor < 1:
+            raise ValueError(f"the multi-fidelity candidate factor must be >= 1, got {self.mf_factor}")
+        if self.reference is not None and self.reference not in self.strategies:
+            raise ValueError(
+                f"the reference {self.reference!r} is not among the strategies "
+                f"{', '.join(self.strategies)}"
+            )
         sync = self.sqlite_synchronous.upper()
         if sync not in ("NORMAL", "FULL"):
             raise ValueError(f"SQLite synchronous must be NORMAL or FULL, got {sync!r}")
@@ -111,9 +141,35 @@ class BenchConfig:
     def max_budget(self) -> int:
         return max(self.budgets)
 
+    def budget_of(self, label: str) -> int:
+        """Decisions a strategy runs: the largest budget; ``mf_factor`` times it with fidelity."""
+        return self.max_budget * (self.mf_factor if split_label(label)[1] != "full" else 1)
+
+    @property
+    def reference_strategy(self) -> str:
+        """The strategy whose mean test accuracy at ``target_budget`` is the simulated target."""
+        if self.reference is not None:
+            return self.reference
+        return "re" if "re" in self.strategies else self.strategies[0]
+
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))
+
+
+FIDELITY_SUFFIXES = ("asha", "hyperband")
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """``"re+asha"`` -> ``("re", "asha")``; ``"re"`` -> ``("re", "full")``."""
+    name, plus, fidelity = label.partition("+")
+    if not plus:
+        return label, "full"
+    if fidelity not in FIDELITY_SUFFIXES:
+        raise ValueError(
+            f"unknown fidelity {fidelity!r} in {label!r}: write NAME, NAME+asha or NAME+hyperband"
+        )
+    return name, fidelity
 
 
 def study_name(space: str, dataset: str, strategy: str, seed: int) -> str:
@@ -139,6 +195,7 @@ class RunRecord:
     evaluated_now: int  # queries evaluated by this run (the others were replayed from the log)
     wall_seconds: float
     cpu_seconds: float = 0.0  # CPU time of the worker process on this study (all of run_one)
+    sim_end: tuple[float | None, ...] = ()  # simulated time each decision's trial finished
 
     @property
     def overhead_ms_per_query(self) -> float | None:
@@ -158,7 +215,45 @@ class BenchResult:
     storage_note: str = field(default="")
 
     def summary(self) -> list[dict[str, Any]]:
-        return summarise(self.runs, self.config.budgets, self.config.strategies)
+        rows = summarise(self.runs, self.config.budgets, self.config.strategies)
+        if self.config.simulate_time:
+            sim = self.sim_summary()
+            for row in rows:
+                row.update(sim["by_strategy"].get(row["strategy"], {}))
+        return rows
+
+    def sim_target(self) -> float | None:
+        """The reference's mean test value at the target budget (simulated-time runs)."""
+        cfg = self.config
+        budget = cfg.target_budget or cfg.max_budget
+        curves = [best_so_far(r, budget)[0][budget - 1] for r in self.runs
+                  if r.strategy == cfg.reference_strategy and len(r.val) >= budget]
+        finite = [c for c in curves if math.isfinite(c)]
+        return float(np.mean(finite)) if finite else None
+
+    def sim_summary(self) -> dict[str, Any]:
+        """Simulated time to reach :meth:`sim_target`, per strategy: mean, SE, seeds unreached."""
+        target = self.sim_target()
+        out: dict[str, dict[str, Any]] = {}
+        for strategy in self.config.strategies:
+            group = [r for r in self.runs if r.strategy == strategy]
+            times: list[float] = []
+            unreached = 0
+            for r in group:
+                t, reached = sim_time_to(r, target)
+                times.append(t)
+                unreached += 0 if reached else 1
+            arr = np.asarray(times, dtype=np.float64)
+            se = float(np.std(arr, ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else None
+            out[strategy] = {
+                "sim_time_to_target": _round(float(np.mean(arr)), 1) if arr.size else None,
+                "sim_time_to_target_se": _round(se, 1),
+                "sim_unreached": unreached,
+                "sim_total": _round(float(np.mean([max_sim(r) for r in group])), 1)
+                if group
+                else None,
+            }
+        return {"target": target, "by_strategy": out}
 
     def curves(self) -> dict[str, npt.NDArray[np.float64]]:
         return best_so_far_curves(self.runs, self.config.max_budget, self.config.strategies)
@@ -177,6 +272,22 @@ class BenchResult:
             "storage": cfg.storage,
             "wall_seconds": round(self.wall_seconds, 3),
             "worker_cpu_seconds": round(self.cpu_seconds, 3),
+            **self._sim_json(),
+        }
+
+    def _sim_json(self) -> dict[str, Any]:
+        cfg = self.config
+        if not cfg.simulate_time:
+            return {}
+        target = self.sim_target()
+        return {
+            "simulate_time": True,
+            "sim_workers": cfg.sim_workers,
+            "sim_reference": cfg.reference_strategy,
+            "sim_target_budget": cfg.target_budget or cfg.max_budget,
+            "sim_target": _round(target, 4),
+            "eta": cfg.eta,
+            "mf_factor": cfg.mf_factor,
         }
 
     @property
@@ -199,21 +310,34 @@ class _Job:
     benchmark_dir: str | None
     storage: str | None
     synchronous: str = "NORMAL"
+    simulate_time: bool = False
+    sim_workers: int = 1
+    eta: float = 3.0
 
 
 _Built = tuple[SearchSpace[Any], TabularEvaluator, Strategy, SearchSpec, frozenset[str]]
-_BUILT: dict[tuple[str, str | None, str, str | None], _Built] = {}
+_BUILT: dict[tuple[str, str | None, str, str | None, bool], _Built] = {}
 _STORAGES: dict[str, Storage] = {}
 _OPTIMAL_CACHE: dict[tuple[str, str | None, str | None], dict[str, bool]] = {}
 
 
-def _build(space: str, dataset: str | None, strategy: str, benchmark_dir: str | None) -> _Built:
+def _build(
+    space: str,
+    dataset: str | None,
+    strategy: str,
+    benchmark_dir: str | None,
+    simulate_time: bool = False,
+) -> _Built:
     """Space, evaluator, strategy, spec and optimal identities; cached per process."""
-    key = (space, dataset, strategy, benchmark_dir)
+    key = (space, dataset, strategy, benchmark_dir, simulate_time)
     hit = _BUILT.get(key)
     if hit is None:
         spec = SearchSpec(
-            space=space, dataset=dataset, strategy=strategy, benchmark_dir=benchmark_dir
+            space=space,
+            dataset=dataset,
+            strategy=split_label(strategy)[0],
+            benchmark_dir=benchmark_dir,
+            simulate_time=simulate_time,
         )
         sp, evaluator, strat = build_search(spec)
         if not isinstance(evaluator, TabularEvaluator):  # pragma: no cover - build_search
@@ -224,9 +348,11 @@ def _build(space: str, dataset: str | None, strategy: str, benchmark_dir: str | 
     return hit
 
 
-def _init_worker(space: str, dataset: str | None, benchmark_dir: str | None) -> None:
+def _init_worker(
+    space: str, dataset: str | None, benchmark_dir: str | None, simulate_time: bool = False
+) -> None:
     """Pool initializer: load the table before the first job."""
-    _build(space, dataset, STRATEGY_NAMES[0], benchmark_dir)
+    _build(space, dataset, STRATEGY_NAMES[0], benchmark_dir, simulate_time)
 
 
 def _storage(path: str | None, synchronous: str) -> Storage:
@@ -243,14 +369,28 @@ def _storage(path: str | None, synchronous: str) -> Storage:
 
 def run_one(job: _Job) -> RunRecord:
     """Run (or resume) one (strategy, seed) study and read its history back."""
-    from einnas.executors.base import InlineExecutor
+    from einnas.executors.base import Executor, InlineExecutor
     from einnas.study.runner import run_search
     from einnas.study.study import Study
 
     cpu0 = time.process_time()
     space, evaluator, strategy, base_spec, optimal = _build(
-        job.space, job.dataset, job.strategy, job.benchmark_dir
+        job.space, job.dataset, job.strategy, job.benchmark_dir, job.simulate_time
     )
+    fidelity_name = split_label(job.strategy)[1]
+    fidelity = None
+    if fidelity_name != "full":
+        from einnas.fidelity import make_fidelity
+
+        rungs = evaluator.rungs()
+        if len(rungs) < 2:
+            raise SearchSpaceError(
+                f"{evaluator.table.name} records results at one fidelity only ({rungs[0]}); "
+                f"{job.strategy} needs a table with several (e.g. nb201: 12 and 200 epochs)"
+            )
+        fidelity = make_fidelity(
+            fidelity_name, min_step=rungs[0], max_step=rungs[-1], eta=job.eta, rungs=rungs
+        )
     dataset = evaluator.table.dataset
     # is the architecture of this text validation-optimal (by identity)? cached per table
     is_optimal = _OPTIMAL_CACHE.setdefault((job.space, dataset, job.benchmark_dir), {})
@@ -258,33 +398,54 @@ def run_one(job: _Job) -> RunRecord:
     spec = SearchSpec(
         space=job.space,
         dataset=base_spec.dataset,
-        strategy=job.strategy,
+        strategy=split_label(job.strategy)[0],
         budget=job.budget,
         seed=job.seed,
-        workers=1,
+        workers=job.sim_workers,
         benchmark_dir=job.benchmark_dir,
+        simulate_time=job.simulate_time,
     )
     storage = _storage(job.storage, job.synchronous)
     config = spec.config(evaluator, strategy)
+    if fidelity is not None:
+        config["fidelity"] = fidelity.describe()
     if storage.get_study(name) is not None:
         recorded = Study.load(storage, name).budget
         if isinstance(recorded, int) and recorded > job.budget:
             config["budget"] = recorded  # a longer run exists: reuse its first decisions
     # create the study, or resume / extend it (its identity keys are checked against config)
     study = Study.create_or_load(storage, name, config)
+    executor: Executor
+    if job.simulate_time:
+        from einnas.executors.simulated import SimulatedExecutor
+
+        executor = SimulatedExecutor(evaluator, job.sim_workers)
+    else:
+        executor = InlineExecutor(evaluator)
     outcome = run_search(
-        study.storage, name, space, strategy, InlineExecutor(evaluator), job.budget, job.seed
+        study.storage,
+        name,
+        space,
+        strategy,
+        executor,
+        job.budget,
+        job.seed,
+        job.sim_workers,
+        fidelity=fidelity,
     )
     n = job.budget
     val: list[float | None] = [None] * n
     test: list[float | None] = [None] * n
     opt = [False] * n
     seen = [False] * n
+    ends: list[float | None] = [None] * n
     for t in study.storage.trials(name):
         k = t.proposal
         if not (0 <= k < n) or not t.is_finished or t.interrupted:
             continue
         seen[k] = True
+        end = t.metrics.get("sim_end")
+        ends[k] = float(end) if isinstance(end, int | float) else None
         if t.state is TrialState.COMPLETE:
             val[k], test[k] = t.val, t.test
         hit = is_optimal.get(t.arch)
@@ -307,6 +468,7 @@ def run_one(job: _Job) -> RunRecord:
         evaluated_now=outcome.evaluated_now,
         wall_seconds=outcome.wall_seconds,
         cpu_seconds=time.process_time() - cpu0,
+        sim_end=tuple(ends) if job.simulate_time else (),
     )
 
 
@@ -329,7 +491,11 @@ def run_bench(
     t0 = time.perf_counter()
     # Resolve the dataset name (and fail early on a missing table) in this process.
     _, evaluator, _, spec, _ = _build(
-        config.space, config.dataset, config.strategies[0], config.benchmark_dir
+        config.space,
+        config.dataset,
+        config.strategies[0],
+        config.benchmark_dir,
+        config.simulate_time,
     )
     dataset = evaluator.table.dataset
     storage = None
@@ -348,10 +514,13 @@ def run_bench(
             spec.dataset,
             s,
             seed,
-            config.max_budget,
+            config.budget_of(s),
             config.benchmark_dir,
             storage,
             config.sqlite_synchronous,
+            config.simulate_time,
+            config.sim_workers,
+            config.eta,
         )
         for seed in config.seed_list
         for s in config.strategies
@@ -377,7 +546,7 @@ def run_bench(
             max_workers=config.workers,
             mp_context=_mp_context(),
             initializer=_init_worker,
-            initargs=(config.space, spec.dataset, config.benchmark_dir),
+            initargs=(config.space, spec.dataset, config.benchmark_dir, config.simulate_time),
         ) as pool:
             futures = [pool.submit(run_one, job) for job in jobs]
             for fut in as_completed(futures):
@@ -420,6 +589,53 @@ def best_so_far(run: RunRecord, n: int) -> tuple[npt.NDArray[np.float64], npt.ND
         test[k] = best_test
         found[k] = hit
     return test, found
+
+
+def sim_events(run: RunRecord) -> list[tuple[float, float, float]]:
+    """``(sim_end, val, test)`` of the run's complete trials, in order of simulated end time."""
+    events = [
+        (end, v, t)
+        for end, v, t in zip(run.sim_end, run.val, run.test)
+        if end is not None and v is not None and t is not None
+    ]
+    return sorted(events, key=lambda e: e[0])
+
+
+def max_sim(run: RunRecord) -> float:
+    """The simulated time the run took (its last trial's end)."""
+    return max((e for e in run.sim_end if e is not None), default=0.0)
+
+
+def sim_time_to(run: RunRecord, target: float | None) -> tuple[float, bool]:
+    """When the best-by-validation trial's test value first reached ``target`` (simulated).
+
+    A run that never reaches it counts with the whole time it ran (second value False).
+    """
+    if target is None:
+        return max_sim(run), False
+    best_val = -math.inf
+    for end, val, test in sim_events(run):
+        if val > best_val:
+            best_val = val
+            if test >= target - 1e-9:
+                return end, True
+    return max_sim(run), False
+
+
+def sim_curve(run: RunRecord, times: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Test value of the best-by-validation trial finished by each simulated time (NaN before)."""
+    out = np.full(times.shape, np.nan)
+    best_val = -math.inf
+    best_test = math.nan
+    events = sim_events(run)
+    i = 0
+    for j, t in enumerate(times):
+        while i < len(events) and events[i][0] <= t:
+            if events[i][1] > best_val:
+                best_val, best_test = events[i][1], events[i][2]
+            i += 1
+        out[j] = best_test
+    return out
 
 
 def best_so_far_curves(

@@ -127,16 +127,28 @@ class FidelityPolicy(ABC):
     def eta(self) -> float:
         """Reduction factor."""
 
+    def _ladders(
+        self, candidates: Sequence[Candidate]
+    ) -> dict[tuple[int, int], list[Candidate]]:
+        """``{(bracket, rung step): candidates with a value there, best first}``.
+
+        Ties go to the lower trial number.
+        """
+        out: dict[tuple[int, int], list[Candidate]] = {}
+        for c in candidates:
+            for step in c.values:
+                out.setdefault((c.bracket, step), []).append(c)
+        for (_, step), group in out.items():
+            group.sort(key=lambda c, s=step: (-c.values[s], c.trial))  # type: ignore[misc]
+        return out
+
     def promotion(self, candidates: Sequence[Candidate]) -> Promotion | None:
         """The next promotion, or None: highest rung first, best value first, lowest trial on ties."""
+        ladders = self._ladders(candidates)
         for bracket in sorted({c.bracket for c in candidates}):
-            members = [c for c in candidates if c.bracket == bracket]
             for step in reversed(self.rungs[:-1]):
-                at_rung = [c for c in members if step in c.values]
-                quota = math.floor(len(at_rung) / self.eta)
-                if quota < 1:
-                    continue
-                ranked = sorted(at_rung, key=lambda c: (-c.values[step], c.trial))
+                ranked = ladders.get((bracket, step), [])
+                quota = math.floor(len(ranked) / self.eta)
                 for c in ranked[:quota]:
                     if not c.busy and not c.done and c.step == step:
                         nxt = self.next_step(step)
@@ -153,20 +165,16 @@ class FidelityPolicy(ABC):
         ``floor((n_k + arrivals) / eta) > rank``; if even that fails it is hopeless.
         """
         out: list[int] = []
-        for c in candidates:
-            if c.busy or c.done or c.step == 0 or c.step == self.max_step:
+        for (_, step), ranked in self._ladders(candidates).items():
+            if step == self.max_step:
                 continue
-            at_rung = [
-                d for d in candidates if d.bracket == c.bracket and c.step in d.values
-            ]
-            rank = sum(
-                1
-                for d in at_rung
-                if (d.values[c.step], -d.trial) > (c.values[c.step], -c.trial)
-            )
-            if math.floor((len(at_rung) + arrivals) / self.eta) <= rank:
-                out.append(c.trial)
-        return out
+            room = math.floor((len(ranked) + arrivals) / self.eta)
+            for rank, c in enumerate(ranked):
+                if rank < room:
+                    continue
+                if not c.busy and not c.done and c.step == step:
+                    out.append(c.trial)
+        return sorted(out)
 
 
 @dataclass(frozen=True)

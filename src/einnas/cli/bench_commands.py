@@ -29,10 +29,21 @@ mean and standard deviation over seeds, the share of seeds that found the
 validation-optimal architecture (up to isomorphism), and the strategy + storage
 time per query (the table lookup excluded).
 
+Simulated time (--simulate-time): every lookup takes the benchmark's training
+time on one of --workers simulated workers (asynchronously: a worker gets a new
+candidate the moment it is free), and the report adds, per strategy, the
+simulated time at which the best-by-validation architecture's test accuracy
+first reaches the reference's mean test accuracy at the largest budget.
+Multi-fidelity strategies are written NAME+asha or NAME+hyperband (rungs: the
+fidelities the table records, e.g. 12 and 200 epochs on nb201); they propose
+--mf-factor times as many candidates as the largest budget.
+
 Examples:
   einnas bench --space nb201 --dataset cifar10 --strategies rs,re,ls \\
       --budgets 50,100,150 --seeds 100 --json out.json --plot out.png
   einnas bench --space transnas-micro --dataset class_scene --seeds 20 --storage bench.db
+  einnas bench --space nb201 --dataset cifar10 --simulate-time --workers 4 \\
+      --strategies re,re+asha,delta-nas+asha --budgets 150 --seeds 100 --json sim.json
 """,
     )
     b.add_argument(
@@ -60,7 +71,41 @@ Examples:
         "--first-seed", type=int, default=0, help="seeds are FIRST .. FIRST+SEEDS-1 (default 0)"
     )
     b.add_argument(
-        "--workers", type=int, default=2, help="worker processes (default 2; 1 = in this process)"
+        "--jobs",
+        type=int,
+        default=2,
+        help="processes running studies in parallel (default 2; 1 = in this process)",
+    )
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="simulated workers per study, with --simulate-time (default 1)",
+    )
+    b.add_argument(
+        "--simulate-time",
+        action="store_true",
+        help="each lookup takes the benchmark's training time on a simulated worker; report "
+        "the simulated time to reach the reference's accuracy",
+    )
+    b.add_argument(
+        "--eta",
+        type=float,
+        default=3.0,
+        help="reduction factor of NAME+asha / NAME+hyperband: the top 1/eta are promoted "
+        "(default 3)",
+    )
+    b.add_argument(
+        "--mf-factor",
+        type=int,
+        default=4,
+        help="multi-fidelity strategies propose this many times the largest budget (default 4)",
+    )
+    b.add_argument(
+        "--reference",
+        default=None,
+        help="strategy whose mean test accuracy at the largest budget is the simulated-time "
+        "target (default re, else the first)",
     )
     b.add_argument(
         "--storage",
@@ -144,10 +189,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         budgets=_int_list(args.budgets, "budgets"),
         seeds=args.seeds,
         first_seed=args.first_seed,
-        workers=args.workers,
+        workers=args.jobs,
         storage=args.storage,
         benchmark_dir=args.benchmark_dir,
         sqlite_synchronous=args.sqlite_sync,
+        simulate_time=args.simulate_time,
+        sim_workers=args.workers,
+        eta=args.eta,
+        mf_factor=args.mf_factor,
+        reference=args.reference,
     )
     total = len(config.strategies) * config.seeds
     bar = tqdm(total=total, desc="bench", unit="study", disable=args.no_progress, file=sys.stderr,
@@ -165,9 +215,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(
         f"{config.space} / {result.dataset}: {len(config.strategies)} strategies x "
         f"{config.seeds} seeds ({seeds}), budgets {','.join(map(str, config.budgets))}; "
-        f"{config.workers} worker process(es); storage: {result.storage_note}"
+        f"{config.workers} process(es); storage: {result.storage_note}"
     )
     print(format_table(rows))
+    if config.simulate_time:
+        sim = result.sim_summary()
+        target = sim["target"]
+        print(
+            f"simulated time ({config.sim_workers} worker(s)) to reach "
+            f"{config.reference_strategy}'s mean test accuracy at "
+            f"{config.target_budget or config.max_budget} evaluations"
+            + (f" ({target:.2f})" if target is not None else "")
+            + ":"
+        )
+        for strategy, row in sim["by_strategy"].items():
+            se = row["sim_time_to_target_se"]
+            print(
+                f"  {strategy:<18} {row['sim_time_to_target'] / 3600:8.2f} h "
+                f"± {0.0 if se is None else se / 3600:.2f}  "
+                f"(unreached {row['sim_unreached']}/{config.seeds}; "
+                f"ran {row['sim_total'] / 3600:.1f} h)"
+            )
     if args.json_path:
         parent = os.path.dirname(args.json_path)
         if parent:
@@ -187,7 +255,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"plot written to {args.plot}")
     print(
         f"total wall time: {result.wall_seconds:.1f} s "
-        f"(CPU time in the studies: {result.cpu_seconds:.1f} s over {config.workers} worker(s))"
+        f"(CPU time in the studies: {result.cpu_seconds:.1f} s over {config.workers} process(es))"
     )
     return 0
 
