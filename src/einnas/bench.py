@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from einnas.evaluators.tabular import TabularEvaluator
 from einnas.experiment import SearchSpec, build_search
+from einnas.registry import get_strategy, space_names
 from einnas.spaces.base import SearchSpace, SearchSpaceError
 from einnas.strategies import STRATEGY_NAMES, Strategy
 from einnas.study.storage import Storage, open_storage
@@ -82,11 +83,10 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if not self.strategies:
             raise ValueError("give at least one strategy")
-        unknown = [s for s in self.strategies if s not in STRATEGY_NAMES]
-        if unknown:
-            raise ValueError(
-                f"unknown strategy {unknown[0]!r}: choose from {', '.join(STRATEGY_NAMES)}"
-            )
+        # canonical names through the registry (plug-in strategies included)
+        object.__setattr__(
+            self, "strategies", tuple(get_strategy(s).name for s in self.strategies)
+        )
         if len(set(self.strategies)) != len(self.strategies):
             raise ValueError(f"a strategy is listed twice in {', '.join(self.strategies)}")
         if not self.budgets or any(b < 1 for b in self.budgets):
@@ -103,6 +103,11 @@ class BenchConfig:
         object.__setattr__(self, "sqlite_synchronous", sync)
         object.__setattr__(self, "budgets", tuple(sorted(set(self.budgets))))
         spec = SearchSpec(space=self.space, dataset=self.dataset)  # validates the space name
+        if not spec.tabular:
+            raise ValueError(
+                f"bench needs a tabular space, not the training space {spec.space!r}; tabular "
+                f"spaces: {', '.join(space_names('tabular'))}"
+            )
         object.__setattr__(self, "space", spec.space)
         object.__setattr__(self, "dataset", spec.dataset)
 
