@@ -12,3 +12,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/pip install --quiet "torch==2.13.0"
 fi
 .venv/bin/pip install --quiet -e ".[all]"
+# the example plug-in (a tabular space registered through an entry point; tests run it via the CLI)
+if ! .venv/bin/python -c "import einnas_mlp1d" 2>/dev/null; then
+  .venv/bin/pip install --quiet --no-deps -e examples/einnas-plugin-mlp1d
+fi

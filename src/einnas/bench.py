@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from einnas.evaluators.tabular import TabularEvaluator
 from einnas.experiment import SearchSpec, build_search
+from einnas.registry import get_strategy, space_names
 from einnas.spaces.base import SearchSpace, SearchSpaceError
 from einnas.strategies import STRATEGY_NAMES, Strategy
 from einnas.study.factory import open_storage
@@ -92,11 +93,12 @@ class BenchConfig:
             raise ValueError("give at least one strategy")
         for label in self.strategies:
             split_label(label)  # validates the fidelity part
-        unknown = [s for s in self.strategies if split_label(s)[0] not in STRATEGY_NAMES]
-        if unknown:
-            raise ValueError(
-                f"unknown strategy {unknown[0]!r}: choose from {', '.join(STRATEGY_NAMES)}"
-            )
+        # canonical names through the registry (plug-in strategies included)
+        object.__setattr__(
+            self,
+            "strategies",
+            tuple(_canonical_label(s) for s in self.strategies),
+        )
         if len(set(self.strategies)) != len(self.strategies):
             raise ValueError(f"a strategy is listed twice in {', '.join(self.strategies)}")
         if not self.budgets or any(b < 1 for b in self.budgets):
@@ -134,6 +136,11 @@ class BenchConfig:
         object.__setattr__(self, "sqlite_synchronous", sync)
         object.__setattr__(self, "budgets", tuple(sorted(set(self.budgets))))
         spec = SearchSpec(space=self.space, dataset=self.dataset)  # validates the space name
+        if not spec.tabular:
+            raise ValueError(
+                f"bench needs a tabular space, not the training space {spec.space!r}; tabular "
+                f"spaces: {', '.join(space_names('tabular'))}"
+            )
         object.__setattr__(self, "space", spec.space)
         object.__setattr__(self, "dataset", spec.dataset)
 
@@ -162,7 +169,7 @@ FIDELITY_SUFFIXES = ("asha", "hyperband")
 
 def split_label(label: str) -> tuple[str, str]:
     """``"re+asha"`` -> ``("re", "asha")``; ``"re"`` -> ``("re", "full")``."""
-    name, plus, fidelity = label.partition("+")
+    name, plus, fidelity = label.strip().lower().partition("+")
     if not plus:
         return label, "full"
     if fidelity not in FIDELITY_SUFFIXES:
@@ -170,6 +177,13 @@ def split_label(label: str) -> tuple[str, str]:
             f"unknown fidelity {fidelity!r} in {label!r}: write NAME, NAME+asha or NAME+hyperband"
         )
     return name, fidelity
+
+
+def _canonical_label(label: str) -> str:
+    """``label`` with its strategy's canonical registry name (``Delta_NAS+asha`` -> ``delta-nas+asha``)."""
+    name, fidelity = split_label(label)
+    canonical = get_strategy(name).name
+    return canonical if fidelity == "full" else f"{canonical}+{fidelity}"
 
 
 def study_name(space: str, dataset: str, strategy: str, seed: int) -> str:

@@ -115,7 +115,7 @@ SamplingMode = Literal["random", "walk", "evolution"]
 SAMPLING_MODES: tuple[str, ...] = ("random", "walk", "evolution")
 RANKING_GROUPS: tuple[str, ...] = ("random", "best")
 DIAGNOSTIC_SPACES = ("nb201", "nasbench-macro", "transnas-micro", "nb101-sample", "synthetic")
-_NB101_ALIASES = ("nb101-sample", "nb101", "nasbench101-sample", "nasbench-101-sample")
+"""The built-in spaces the diagnostic runs on (any registered tabular space works too)."""
 
 
 class DiagnosticError(ValueError):
@@ -151,47 +151,64 @@ def load_objective_table(
     interaction: float = 0.0,
     objective_seed: int = 0,
 ) -> ObjectiveTable:
-    """The objective table of a space by name.
+    """The objective table of a space by name, through the space registry.
 
     Args:
-        space: ``nb201``, ``nasbench-macro``, ``transnas-micro`` (and their aliases),
-            ``nb101-sample``, or ``synthetic``.
+        space: any registered tabular space (``nb201``, ``nasbench-macro``, ``transnas-micro``,
+            a plug-in's; aliases accepted) or a diagnostic space: ``nb101-sample`` or
+            ``synthetic``.
         dataset: the benchmark's dataset or task (as for ``einnas bench``); for ``synthetic``
             the slot shape, ``MxK`` joined by ``+`` (default ``8x3``).
         benchmark_dir: the benchmark folder (see :mod:`einnas.benchmark_data`).
         interaction, objective_seed: the synthetic objective (ignored by the benchmarks).
     """
-    key = space.strip().lower().replace("_", "-")
-    if key in _NB101_ALIASES:
-        from einnas.spaces.nb101_sample import NB101Sample
+    from einnas.registry import PluginError, get_space, load_space, space_names
 
-        if dataset is not None and dataset.strip().lower().replace("-", "") != "cifar10":
-            raise SearchSpaceError(f"nb101-sample has results for cifar10 only, not {dataset!r}")
-        sample = NB101Sample.load(benchmark_dir)
-        return ObjectiveTable(sample.name, sample.space, sample.val, sample.archs)
-    if key == "synthetic":
-        from einnas.spaces.synthetic import (
-            SyntheticObjective,
-            SyntheticSlotSpace,
-            parse_shape_spec,
-        )
-
-        shape = dataset or "8x3"
-        cards = parse_shape_spec(shape)
-        objective = SyntheticObjective(cards, interaction, objective_seed)
-        name = f"synthetic/{shape}" + (f",interaction={interaction:g}" if interaction else "")
-        return ObjectiveTable(name, SyntheticSlotSpace(cards), objective.value)
-    from einnas.spaces.tabular import load_tabular, normalise_space_name
-
+    kinds = ("tabular", "objective")
     try:
-        canonical = normalise_space_name(space)
+        entry = get_space(space)
+    except PluginError:
+        raise
     except SearchSpaceError:
+        entry = None
+    if entry is None or entry.kind not in kinds:
         raise SearchSpaceError(
             f"unknown space {space!r} for the DoA diagnostic; choose one of "
-            f"{', '.join(DIAGNOSTIC_SPACES)}"
-        ) from None
-    table = load_tabular(canonical, dataset, benchmark_dir)
-    return ObjectiveTable(table.name, table.space, table.val)
+            f"{', '.join(space_names(kinds))}"
+        )
+    if entry.kind == "objective":
+        table: ObjectiveTable = entry.factory(
+            dataset=dataset,
+            benchmark_dir=benchmark_dir,
+            interaction=interaction,
+            objective_seed=objective_seed,
+        )
+        return table
+    tab = load_space(entry.name, dataset, benchmark_dir)
+    return ObjectiveTable(tab.name, tab.space, tab.val)
+
+
+def nb101_objective(dataset: str | None, benchmark_dir: str | Path | None) -> ObjectiveTable:
+    """The 500-cell NAS-Bench-101 sample (the ``nb101-sample`` registry entry)."""
+    from einnas.spaces.nb101_sample import NB101Sample
+
+    if dataset is not None and dataset.strip().lower().replace("-", "") != "cifar10":
+        raise SearchSpaceError(f"nb101-sample has results for cifar10 only, not {dataset!r}")
+    sample = NB101Sample.load(benchmark_dir)
+    return ObjectiveTable(sample.name, sample.space, sample.val, sample.archs)
+
+
+def synthetic_objective(
+    dataset: str | None, *, interaction: float = 0.0, objective_seed: int = 0
+) -> ObjectiveTable:
+    """A synthetic slot space of shape ``dataset`` (default ``8x3``; the ``synthetic`` entry)."""
+    from einnas.spaces.synthetic import SyntheticObjective, SyntheticSlotSpace, parse_shape_spec
+
+    shape = dataset or "8x3"
+    cards = parse_shape_spec(shape)
+    objective = SyntheticObjective(cards, interaction, objective_seed)
+    name = f"synthetic/{shape}" + (f",interaction={interaction:g}" if interaction else "")
+    return ObjectiveTable(name, SyntheticSlotSpace(cards), objective.value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,8 +238,13 @@ class DoADiagnosticConfig:
             raise DiagnosticError(f"--n-archs must be >= 2, got {self.n_archs}")
         if self.radius < 1:
             raise DiagnosticError(f"--radius must be >= 1, got {self.radius}")
-        if self.predictor not in ("ridge", "mlp"):
-            raise DiagnosticError(f"--predictor must be ridge or mlp, got {self.predictor!r}")
+        from einnas.registry import predictor_names
+
+        if self.predictor not in predictor_names():
+            raise DiagnosticError(
+                f"--predictor must be one of {', '.join(predictor_names())}, got "
+                f"{self.predictor!r}"
+            )
         if self.seeds < 1 or self.first_seed < 0:
             raise DiagnosticError(
                 f"--seeds must be >= 1 and --first-seed >= 0, got {self.seeds}, {self.first_seed}"

@@ -3,6 +3,10 @@
 The CLI verbs ``search`` and ``bench`` (and library users) describe a search with a
 :class:`SearchSpec`; :func:`build_search` turns it into the objects the search loop needs.
 The spec's ``config()`` is what the study records, so a resumed search is checked against it.
+
+Spaces and strategies are looked up in :mod:`einnas.registry` (built-ins and plug-ins alike): a
+tabular space's table comes from :func:`einnas.registry.load_space`, a training space's search
+from its entry's factory (:func:`build_training_search` for einspace).
 """
 
 from __future__ import annotations
@@ -12,29 +16,36 @@ from pathlib import Path
 from typing import Any
 
 from einnas.evaluators.base import Evaluator
+from einnas.registry import get_space, space_names
 from einnas.spaces.base import SearchSpace, SearchSpaceError
-from einnas.spaces.tabular import SPACE_NAMES as TABULAR_SPACES
-from einnas.spaces.tabular import normalise_space_name
 from einnas.strategies import Strategy, make_strategy
 
-EINSPACE_SPACES = ("einspace", "einspace1d")
-ALL_SPACES = TABULAR_SPACES + EINSPACE_SPACES
+SEARCH_KINDS = ("tabular", "training")
+
+
+def search_space_names() -> list[str]:
+    """The spaces ``einnas search`` accepts: tabular and training ones, plug-ins included."""
+    return space_names(SEARCH_KINDS)
 
 
 def is_tabular(space: str) -> bool:
+    """Whether ``space`` names a registered tabular space."""
     try:
-        normalise_space_name(space)
+        return get_space(space).tabular
     except SearchSpaceError:
         return False
-    return True
 
 
-# Per-space budgets of the default einspace searches: small enough that a trial trains in
-# seconds on one CPU core (MNIST-1D) or tens of seconds (28x28 images).
-EINSPACE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "einspace1d": {"dataset": "mnist1d", "max_params": 1_000_000, "max_macs": 10_000_000},
-    "einspace": {"dataset": "fashion-mnist", "max_params": 5_000_000, "max_macs": 200_000_000},
-}
+def __getattr__(name: str) -> Any:  # the former constants, now views of the registry
+    if name == "ALL_SPACES":
+        return tuple(search_space_names())
+    if name == "TABULAR_SPACES":
+        return tuple(space_names("tabular"))
+    if name == "EINSPACE_SPACES":
+        return tuple(space_names("training"))
+    if name == "EINSPACE_DEFAULTS":
+        return {n: dict(get_space(n).defaults) for n in space_names("training")}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -61,23 +72,32 @@ class SearchSpec:
     threads_per_worker: int | None = 1
 
     def __post_init__(self) -> None:
-        if is_tabular(self.space):
-            self.space = normalise_space_name(self.space)
-            if self.space == "nb201" and self.dataset is None:
-                self.dataset = "cifar10"
-        elif self.space in EINSPACE_DEFAULTS:
-            defaults = EINSPACE_DEFAULTS[self.space]
-            self.dataset = self.dataset or defaults["dataset"]
-            self.max_params = self.max_params or defaults["max_params"]
-            self.max_macs = self.max_macs or defaults["max_macs"]
-        else:
+        try:
+            entry = get_space(self.space)
+        except SearchSpaceError as exc:
+            if type(exc) is not SearchSpaceError:
+                raise  # a broken plug-in: its own message
             raise SearchSpaceError(
-                f"unknown space {self.space!r}: choose one of {', '.join(ALL_SPACES)}"
+                f"unknown space {self.space!r}: choose one of {', '.join(search_space_names())}"
+            ) from None
+        if entry.kind not in SEARCH_KINDS:
+            raise SearchSpaceError(
+                f"space {entry.name!r} is for the DoA diagnostic only (einnas diagnose-doa); "
+                f"search spaces: {', '.join(search_space_names())}"
             )
+        self.space = entry.name
+        if entry.tabular:
+            if self.dataset is None:
+                self.dataset = entry.default_dataset
+        else:
+            defaults = entry.defaults
+            self.dataset = self.dataset or defaults.get("dataset", entry.default_dataset)
+            self.max_params = self.max_params or defaults.get("max_params")
+            self.max_macs = self.max_macs or defaults.get("max_macs")
 
     @property
     def tabular(self) -> bool:
-        return is_tabular(self.space)
+        return get_space(self.space).tabular
 
     def config(self, evaluator: Evaluator, strategy: Strategy) -> dict[str, Any]:
         cfg = asdict(self)
@@ -106,8 +126,10 @@ class SearchSpec:
 
 def build_search(spec: SearchSpec) -> tuple[SearchSpace[Any], Evaluator, Strategy]:
     """The space, evaluator and strategy of ``spec``."""
-    if not spec.tabular:
-        return _build_einspace(spec)
+    entry = get_space(spec.space)
+    if not entry.tabular:
+        built: tuple[SearchSpace[Any], Evaluator, Strategy] = entry.factory(spec)
+        return built
     from einnas.evaluators.tabular import TabularEvaluator
     from einnas.seeds import SEED_NAMES
 
@@ -127,7 +149,8 @@ def build_search(spec: SearchSpec) -> tuple[SearchSpace[Any], Evaluator, Strateg
     return space, evaluator, strategy
 
 
-def _build_einspace(spec: SearchSpec) -> tuple[SearchSpace[Any], Evaluator, Strategy]:
+def build_training_search(spec: SearchSpec) -> tuple[SearchSpace[Any], Evaluator, Strategy]:
+    """The search of an einspace space (the factory of the ``einspace`` registry entries)."""
     from einnas.evaluators.training import TrainingConfig, TrainingEvaluator
     from einnas.grammar import Budget
     from einnas.seeds import SEED_NAMES, SEED_NAMES_1D, seed_text

@@ -79,7 +79,7 @@ def _make(storage: Storage) -> None:
 
 @pytest.mark.parametrize("strategy", ["rs", "re", "ls", "delta-nas", "bananas"])
 def test_async_log_replays_exactly(strategy: str) -> None:
-    space, ev = _space_eval()
+    space, _ev = _space_eval()
     st = InMemoryStorage()
     _make(st)
 

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from einnas.experiment import ALL_SPACES
+from einnas.cli.space_help import space_help, strategy_help
 from einnas.strategies import STRATEGY_NAMES
 from einnas.study.trial import Trial, TrialState
 
@@ -47,7 +47,9 @@ Examples:
 """,
     )
     b.add_argument(
-        "--space", choices=ALL_SPACES, default="nb201", help="search space (default nb201)"
+        "--space",
+        default="nb201",
+        help=space_help("tabular search space (default nb201)", ("tabular",)),
     )
     b.add_argument(
         "--dataset",
@@ -59,7 +61,9 @@ Examples:
     b.add_argument(
         "--strategies",
         default=",".join(STRATEGY_NAMES),
-        help=f"comma-separated, from {', '.join(STRATEGY_NAMES)} (default: all)",
+        help=strategy_help(
+            f"comma-separated (default: the built-ins {', '.join(STRATEGY_NAMES)})"
+        ),
     )
     b.add_argument(
         "--budgets", default="50,100,150", help="comma-separated query budgets (default 50,100,150)"
@@ -248,9 +252,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from einnas.viz.plots import plot_strategy_comparison
 
         title = f"{config.space} / {result.dataset}: {config.seeds} seeds"
-        ylabel = "test accuracy of the selected architecture (%)"
-        if config.space == "transnas-micro":  # one number per cell: val = test (see the space)
-            ylabel = f"{result.dataset} value of the selected cell (val = test)"
+        from einnas.registry import load_space
+
+        ylabel = load_space(config.space, config.dataset, config.benchmark_dir).report_label()
         plot_strategy_comparison(result.curves(), args.plot, title, ylabel=ylabel)
         print(f"plot written to {args.plot}")
     print(

@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any
 
-from einnas.diagnostics import DIAGNOSTIC_SPACES, PAIR_MODES, SAMPLING_MODES
+from einnas.cli.space_help import space_help
+from einnas.diagnostics import PAIR_MODES, SAMPLING_MODES
 
 DESCRIPTION = """\
 How well does a predictor of accuracy *differences* (Delta-NAS's DoA predictor) do, by how many
@@ -41,7 +42,7 @@ Spaces: nb201 (--dataset cifar10 | cifar100 | imagenet), nasbench-macro, transna
 (--task class_scene | ...), nb101-sample (the 500-cell NAS-Bench-101 sample: its cells are >= 4
 edits apart, so its defaults are --radius 8 --distances 4-12 --pairs anchored), and synthetic
 (--dataset MxK[+MxK...], e.g. 8x3; additive slot effects plus --interaction times pairwise
-ones; no data needed).
+ones; no data needed); any tabular space a plug-in registers works too.
 
 Examples:
   einnas diagnose-doa --space nb201 --dataset cifar10
@@ -62,7 +63,11 @@ def add_parsers(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
     )
-    d.add_argument("--space", default="nb201", help=f"one of {', '.join(DIAGNOSTIC_SPACES)}")
+    d.add_argument(
+        "--space",
+        default="nb201",
+        help=space_help("a tabular or diagnostic space (default nb201)", ("tabular", "objective")),
+    )
     d.add_argument(
         "--dataset",
         "--task",
@@ -80,7 +85,9 @@ def add_parsers(sub: Any) -> None:
         help="DoA training pairs up to this edit distance (default 2; nb101-sample 8)",
     )
     d.add_argument(
-        "--predictor", choices=("mlp", "ridge"), default="mlp", help="model family (default mlp)"
+        "--predictor",
+        default="mlp",
+        help="model family: mlp (default), ridge or a registered predictor",
     )
     d.add_argument(
         "--encoding",

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from einnas.experiment import ALL_SPACES, SearchSpec, build_search
-from einnas.strategies import STRATEGY_NAMES
+from einnas.cli.space_help import space_help, strategy_help
+from einnas.experiment import SearchSpec, build_search
 from einnas.study.trial import Trial
 
 DEFAULT_STORAGE = "runs.db"
@@ -73,9 +73,12 @@ Examples:
     )
     p.add_argument(
         "--space",
-        choices=ALL_SPACES,
         default=None,
-        help="search space (default: the default job's einspace1d)",
+        help=space_help(
+            "search space (default: the default job's einspace1d), a tabular benchmark or an "
+            "einspace; plug-ins add theirs",
+            ("tabular", "training"),
+        ),
     )
     p.add_argument(
         "--dataset",
@@ -87,9 +90,8 @@ Examples:
     )
     p.add_argument(
         "--strategy",
-        choices=STRATEGY_NAMES,
         default=None,
-        help="search strategy (default re; delta-nas for the default job)",
+        help=strategy_help("search strategy (default re; delta-nas for the default job)"),
     )
     p.add_argument(
         "--budget",

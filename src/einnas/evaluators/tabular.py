@@ -1,7 +1,11 @@
 """Tabular lookup: the evaluator of NAS benchmarks (search on validation, report test).
 
 The table is loaded lazily and cached per process, so the evaluator pickles as a few strings and
-each pool or Ray worker loads the table once.  ``simulate_time`` reports the benchmark's recorded
+each pool or Ray worker loads the table once, by name, through the space registry
+(:func:`einnas.registry.load_space`): a plug-in space installed with an ``einnas.spaces`` entry
+point is found in the worker as in the parent.  (A space registered in-process with
+:func:`einnas.registry.register_space` is found in a worker only if the worker imports the module
+that registers it, e.g. a ``fork``-started pool.)  ``simulate_time`` reports the benchmark's recorded
 training time as the trial's duration (where the benchmark has one), so the trial log shows what
 a real search would have cost; nothing sleeps.
 """
@@ -14,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from einnas.evaluators.base import EvalResult, EvalTask
-from einnas.spaces.tabular import TabularBenchmark, load_tabular, normalise_space_name
+from einnas.registry import load_space
+from einnas.spaces.tabular import TabularBenchmark, normalise_space_name
 
 
 @lru_cache(maxsize=16)
 def _table(space: str, dataset: str | None, benchmark_dir: str | None) -> TabularBenchmark:
-    return load_tabular(space, dataset, benchmark_dir)
+    return load_space(space, dataset, benchmark_dir)
 
 
 @dataclass(frozen=True)

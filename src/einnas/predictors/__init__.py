@@ -19,12 +19,16 @@ for ensembles the spread).  A *pair-aware* (DoA) predictor is simply fitted on r
 ``delta(a, b)`` (optionally followed by the context ``e(a)``) with targets ``f(b) - f(a)``; an
 *absolute* predictor on rows ``e(a)`` with targets ``f(a)``.  Predictors are deterministic:
 whatever randomness they use comes from the ``seed`` they are built with.
+
+Predictors are found by name in :mod:`einnas.registry` (``ridge`` and ``mlp`` are built in;
+:func:`register_predictor` or the ``einnas.predictors`` entry-point group add others), which is
+where Delta-NAS's ``predictor=`` and ``einnas diagnose-doa --predictor`` look them up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from einnas.predictors.encodings import FloatArray
 
@@ -39,8 +43,11 @@ __all__ = [
     "Predictor",
     "RidgePredictor",
     "TreeFeatures",
+    "builtin_predictor_entries",
     "make_encoder",
     "make_predictor",
+    "predictor_names",
+    "register_predictor",
 ]
 
 
@@ -66,24 +73,56 @@ class Predictor(Protocol):
 
 
 PREDICTOR_NAMES = ("ridge", "mlp")
+"""The built-in predictors (:func:`predictor_names` adds registered ones)."""
 
 
-def make_predictor(name: str, *, seed: int = 0, antisymmetric: bool = False) -> Predictor:
-    """A predictor by name with its default settings.
+def make_predictor(
+    name: str, *, seed: int = 0, antisymmetric: bool = False, **options: Any
+) -> Predictor:
+    """A predictor by name (through the registry) with its default settings.
 
     Args:
-        name: ``ridge`` or ``mlp`` (an ensemble of 5 small MLPs).
+        name: ``ridge``, ``mlp`` (an ensemble of 5 small MLPs) or a registered predictor.
         seed: seeds the MLP ensemble's initialisation and minibatches (ridge ignores it).
         antisymmetric: fit an odd function, ``g(-x) = -g(x)`` -- right for DoA rows without
             context, where the pair ``(b, a)`` has row ``-x`` and target ``-y``.  Ridge is odd
             when fitted without an intercept, which this flag selects.
+        options: settings a predictor may read (ridge: ``alpha``, ``intercept``; mlp:
+            ``steps``, ``members``, ``hidden``); others are ignored.
     """
-    key = name.strip().lower()
-    if key == "ridge":
-        return RidgePredictor(intercept=not antisymmetric)
-    if key == "mlp":
-        return MLPEnsemble(seed=seed, antisymmetric=antisymmetric)
-    raise ValueError(f"unknown predictor {name!r}: choose one of {', '.join(PREDICTOR_NAMES)}")
+    from einnas.registry import make_predictor as _make
+
+    return _make(name, seed=seed, antisymmetric=antisymmetric, **options)
+
+
+def _ridge(
+    *,
+    seed: int = 0,
+    antisymmetric: bool = False,
+    alpha: float = 1.0,
+    intercept: bool | None = None,
+    **_: Any,
+) -> Predictor:
+    return RidgePredictor(
+        alpha=alpha, intercept=not antisymmetric if intercept is None else intercept
+    )
+
+
+def _mlp(*, seed: int = 0, antisymmetric: bool = False, **options: Any) -> Predictor:
+    keys = ("members", "hidden", "steps", "batch_size", "lr", "weight_decay", "loss")
+    return MLPEnsemble(
+        seed=seed, antisymmetric=antisymmetric, **{k: options[k] for k in keys if k in options}
+    )
+
+
+def builtin_predictor_entries() -> list[Any]:
+    """``ridge`` and ``mlp`` as registry entries."""
+    from einnas.registry import PredictorEntry
+
+    return [
+        PredictorEntry("ridge", _ridge, source="built-in"),
+        PredictorEntry("mlp", _mlp, source="built-in"),
+    ]
 
 
 # The implementations import Prediction from this module, so they are imported after it.
@@ -92,3 +131,4 @@ from einnas.predictors.encodings import Encoder, OneHotEncoder, PathEncoder, mak
 from einnas.predictors.mlp_ensemble import MLPEnsemble  # noqa: E402
 from einnas.predictors.ridge import RidgePredictor  # noqa: E402
 from einnas.predictors.tree_features import TreeFeatures  # noqa: E402
+from einnas.registry import predictor_names, register_predictor  # noqa: E402

@@ -3,7 +3,15 @@
 A slot space has ``m`` decision slots; slot ``j`` takes one of ``K_j`` choices.  An architecture is
 a ``tuple[int, ...]`` holding one choice index per slot.  :class:`SlotSpace` implements everything
 that follows from that shape (sampling, mutation, neighbours, one-hot encoding, edit distance,
-enumeration); subclasses add the text form and the identity (deduplication key).
+enumeration), and a default text form: the choices joined by ``-`` (indices such as ``1-0-3``,
+or the choice labels when the slots are given as labels, e.g. ``conv3-d2-w64-relu``), with the
+text as identity (no two architectures equivalent).  The benchmarks' subclasses override the text
+form and the identity (NB201's cell strings and isomorphism classes, ...).
+
+A new slot space is one line::
+
+    SlotSpace([3, 3, 2], name="toy")                         # texts 0-0-0 ... 2-2-1
+    SlotSpace([("flat", "conv3"), ("relu", "gelu")], name="mini")  # texts flat-relu, ...
 
 All randomness comes from the :class:`numpy.random.Generator` passed in; nothing here touches a
 global random state.
@@ -13,7 +21,6 @@ from __future__ import annotations
 
 import math
 import operator
-from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,23 +35,80 @@ SlotArch = tuple[int, ...]
 """An architecture of a slot space: one choice index per slot."""
 
 
-class SlotSpace(ABC):
-    """Base class for spaces of ``m`` slots with ``K_j`` choices each.
+TEXT_SEPARATOR = "-"
+
+
+class SlotSpace:
+    """A space of ``m`` slots with ``K_j`` choices each; architectures are tuples of ints.
 
     Satisfies :class:`einnas.spaces.base.FiniteSearchSpace` for ``tuple[int, ...]``
-    architectures once a subclass provides :meth:`to_text`, :meth:`from_text` and
-    :meth:`identity`.
+    architectures.
+
+    Args:
+        choices_per_slot: per slot, either the number of choices ``K_j`` (an int) or the
+            sequence of its choice labels (strings; ``K_j`` = their number).  Labels must be
+            distinct within a slot, non-empty, and free of ``-`` and whitespace.
+        name: short name of the space (used in logs and the trial store).
+
+    Text form (:meth:`to_text`, overridable): one token per slot joined by ``-``; the token is
+    the choice's label when the slot has labels, else its index.  :meth:`from_text` also reads
+    indices in a labelled slot when the token is not one of its labels.
 
     Attributes:
-        name: short name of the space (used in logs and the trial store).
+        name: short name of the space.
         cardinalities: ``(K_0, ..., K_{m-1})``.
+        labels: per slot, the choice labels (``None`` for a slot given by its count).
     """
 
     name: str
     cardinalities: tuple[int, ...]
+    labels: tuple[tuple[str, ...] | None, ...]
 
-    def __init__(self, cardinalities: Sequence[int], name: str) -> None:
-        cards = tuple(operator.index(k) for k in cardinalities)
+    def __init__(
+        self, choices_per_slot: Sequence[int | Sequence[str]], name: str = "slots"
+    ) -> None:
+        if isinstance(choices_per_slot, (str, bytes)):
+            raise SearchSpaceError(
+                f"{name}: choices_per_slot must be a sequence of ints or of label sequences, "
+                f"got the string {choices_per_slot!r}"
+            )
+        cards_list: list[int] = []
+        labels_list: list[tuple[str, ...] | None] = []
+        for j, slot in enumerate(choices_per_slot):
+            if isinstance(slot, str):
+                raise SearchSpaceError(
+                    f"{name}: slot {j} is the string {slot!r}; give a count or a sequence of labels"
+                )
+            if isinstance(slot, Sequence):
+                labels = tuple(slot)
+                for label in labels:
+                    if (
+                        not isinstance(label, str)
+                        or not label
+                        or TEXT_SEPARATOR in label
+                        or any(c.isspace() for c in label)
+                    ):
+                        raise SearchSpaceError(
+                            f"{name}: slot {j} has the label {label!r}; labels must be "
+                            f"non-empty strings without {TEXT_SEPARATOR!r} or whitespace"
+                        )
+                if len(set(labels)) != len(labels):
+                    raise SearchSpaceError(f"{name}: slot {j} repeats a label in {labels}")
+                cards_list.append(len(labels))
+                labels_list.append(labels)
+            else:
+                try:
+                    cards_list.append(operator.index(slot))
+                except TypeError:
+                    raise SearchSpaceError(
+                        f"{name}: slot {j} is {slot!r}; give a count (int) or a sequence of labels"
+                    ) from None
+                labels_list.append(None)
+        cards = tuple(cards_list)
+        self.labels = tuple(labels_list)
+        self._label_index: tuple[dict[str, int] | None, ...] = tuple(
+            None if ls is None else {lab: k for k, lab in enumerate(ls)} for ls in self.labels
+        )
         if not cards:
             raise SearchSpaceError(f"{name}: a slot space needs at least one slot")
         if any(k < 1 for k in cards):
@@ -188,19 +252,60 @@ class SlotSpace(ABC):
         va, vb = self.validate(a), self.validate(b)
         return sum(x != y for x, y in zip(va, vb))
 
-    # -- hooks for subclasses ---------------------------------------------------------------
+    # -- text and identity (overridden by the benchmarks' spaces) --------------------------
 
-    @abstractmethod
     def to_text(self, arch: Sequence[int]) -> str:
-        """Canonical text; ``from_text(to_text(a)) == a``."""
+        """Canonical text: one token per slot (label, or index) joined by ``-``."""
+        values = self.validate(arch)
+        return TEXT_SEPARATOR.join(
+            str(v) if labels is None else labels[v] for v, labels in zip(values, self.labels)
+        )
 
-    @abstractmethod
+    def _text_form(self) -> str:
+        tokens = [
+            "|".join(labels) if labels is not None else f"0..{k - 1}"
+            for k, labels in zip(self.cardinalities, self.labels)
+        ]
+        example = self.to_text(tuple(0 for _ in self.cardinalities))
+        return f"{self.num_slots} tokens joined by '-' ({' - '.join(tokens)}), e.g. {example!r}"
+
     def from_text(self, text: str) -> SlotArch:
-        """Parse text; raise :class:`SearchSpaceError` naming the text and the expected form."""
+        """Parse :meth:`to_text`'s form (surrounding whitespace is ignored)."""
+        if not isinstance(text, str):
+            raise SearchSpaceError(
+                f"{self.name}: expected text, got {type(text).__name__} {text!r}"
+            )
+        tokens = [t.strip() for t in text.strip().split(TEXT_SEPARATOR)]
+        if len(tokens) != self.num_slots:
+            raise SearchSpaceError(
+                f"{self.name}: cannot parse {text!r}: found {len(tokens)} tokens instead of "
+                f"{self.num_slots}; expected {self._text_form()}"
+            )
+        values: list[int] = []
+        for j, (token, k) in enumerate(zip(tokens, self.cardinalities)):
+            index = self._label_index[j]
+            if index is not None and token in index:
+                values.append(index[token])
+                continue
+            if token.isdigit() and int(token) < k:
+                values.append(int(token))
+                continue
+            expected = "|".join(self.labels[j] or ()) if index is not None else f"0..{k - 1}"
+            raise SearchSpaceError(
+                f"{self.name}: cannot parse {text!r}: slot {j} is {token!r}, expected one of "
+                f"{expected}; the text form is {self._text_form()}"
+            )
+        return tuple(values)
 
-    @abstractmethod
     def identity(self, arch: Sequence[int]) -> str:
-        """Key equal for architectures that compute the same function."""
+        """The canonical text (every architecture is its own class)."""
+        return self.to_text(arch)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, cardinalities={self.cardinalities})"
+        if any(labels is not None for labels in self.labels):
+            shape: Any = [
+                k if ls is None else list(ls) for k, ls in zip(self.cardinalities, self.labels)
+            ]
+        else:
+            shape = self.cardinalities
+        return f"{type(self).__name__}(name={self.name!r}, choices_per_slot={shape})"

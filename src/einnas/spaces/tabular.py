@@ -1,12 +1,17 @@
-"""A common interface over the tabular benchmarks, and a factory to load one by name.
+"""A common interface over the tabular benchmarks, helpers to build one, and loading by name.
+
+A new benchmark is a :class:`~einnas.spaces.slots.SlotSpace` plus its values:
+:meth:`TabularBenchmark.from_records` (a mapping ``arch -> (val, test[, train_seconds])``),
+:meth:`TabularBenchmark.from_arrays` (arrays in :meth:`SlotSpace.index` order) or
+:meth:`TabularBenchmark.from_file` (a CSV, JSON or NPZ file); see ``docs/plugins.md``.
 
 A tabular benchmark pairs a :class:`~einnas.spaces.slots.SlotSpace` with a precomputed value for
 every architecture: a *validation* number that a search may look at, and a *test* number that is
 only reported for the architecture the search selects.  Higher is better for both (where a
 benchmark measures a loss, the table holds the negative loss).
 
-Space names understood by :func:`load_tabular` (case-insensitive, ``_`` and ``-`` alike), with
-their datasets or tasks:
+Tables are loaded by name through the space registry (:func:`einnas.registry.load_space`, which
+also finds plug-ins); the built-in spaces, with their datasets or tasks, are:
 
 * ``nb201``: ``cifar10`` (default), ``cifar100``, ``imagenet`` (alias ``ImageNet16-120``);
 * ``nasbench-macro`` (alias ``macro``): ``cifar10`` (default, the only one);
@@ -16,9 +21,14 @@ their datasets or tasks:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +36,14 @@ import numpy.typing as npt
 from einnas.spaces.base import SearchSpaceError
 from einnas.spaces.slots import SlotArch, SlotSpace
 
+
+class TableError(SearchSpaceError):
+    """A table that does not fit its space (missing, duplicate or malformed entries)."""
+
+
 __all__ = [
     "SPACE_NAMES",
+    "TableError",
     "TabularBenchmark",
     "TabularResult",
     "load_tabular",
@@ -150,6 +166,10 @@ class TabularBenchmark:
         """
         return float(np.max(self._test[self._val_optimal]))
 
+    def report_label(self) -> str:
+        """What the reported (test) number is, for plot axes."""
+        return "test accuracy of the selected architecture (%)"
+
     def values(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Copies of the full ``(val, test)`` arrays, indexed by :meth:`SlotSpace.index`."""
         return self._val.copy(), self._test.copy()
@@ -186,35 +206,228 @@ class TabularBenchmark:
         return TabularResult(val=float(val[i]), test=float(test[i]), train_seconds=seconds)
 
 
-_SPACE_ALIASES = {
-    "nb201": "nb201",
-    "nasbench201": "nb201",
-    "nas-bench-201": "nb201",
-    "nasbench-201": "nb201",
-    "nats-tss": "nb201",
-    "nasbench-macro": "nasbench-macro",
-    "nas-bench-macro": "nasbench-macro",
-    "macro": "nasbench-macro",
-    "transnas-micro": "transnas-micro",
-    "transnas101-micro": "transnas-micro",
-    "transnas-bench-101-micro": "transnas-micro",
-    "transnasbench101-micro": "transnas-micro",
-    "tnb101-micro": "transnas-micro",
-}
+    # -- building a table -------------------------------------------------------------------
 
-SPACE_NAMES = ("nb201", "nasbench-macro", "transnas-micro")
+    @classmethod
+    def from_arrays(
+        cls,
+        space: SlotSpace,
+        val: npt.ArrayLike,
+        test: npt.ArrayLike,
+        train_seconds: npt.ArrayLike | None = None,
+        *,
+        name: str | None = None,
+        dataset: str = "default",
+    ) -> TabularBenchmark:
+        """A table from arrays indexed by :meth:`SlotSpace.index` (lexicographic order).
+
+        ``name`` defaults to ``"<space name>/<dataset>"``.
+        """
+        return cls(space, name or f"{space.name}/{dataset}", dataset, val, test, train_seconds)
+
+    @classmethod
+    def from_records(
+        cls,
+        space: SlotSpace,
+        records: Mapping[Any, Any] | Iterable[tuple[Any, Any]],
+        *,
+        name: str | None = None,
+        dataset: str = "default",
+    ) -> TabularBenchmark:
+        """A table from ``{arch: values}`` covering every architecture of ``space``.
+
+        Args:
+            records: a mapping (or an iterable of pairs) from an architecture -- a tuple of
+                choice indices or its text (:meth:`SlotSpace.from_text`) -- to ``(val, test)``,
+                ``(val, test, train_seconds)``, a :class:`TabularResult` or a mapping with keys
+                ``val``, ``test`` and optionally ``train_seconds``.
+            name: the table's name (default ``"<space name>/<dataset>"``).
+            dataset: the dataset or task the values are for.
+
+        Raises:
+            TableError: an architecture outside the space, one given twice, one missing (the
+                message names one), or values that are not finite numbers.
+        """
+        label = name or f"{space.name}/{dataset}"
+        n = space.size()
+        val = np.full(n, np.nan)
+        test = np.full(n, np.nan)
+        seconds = np.full(n, np.nan)
+        seen = np.zeros(n, dtype=bool)
+        has_seconds = False
+        items = records.items() if isinstance(records, Mapping) else records
+        for key, value in items:
+            try:
+                arch = space.from_text(key) if isinstance(key, str) else space.validate(key)
+            except SearchSpaceError as exc:
+                raise TableError(f"{label}: bad architecture {key!r}: {exc}") from None
+            i = space.index(arch)
+            if seen[i]:
+                raise TableError(
+                    f"{label}: architecture {space.to_text(arch)!r} is given twice (as {key!r})"
+                )
+            seen[i] = True
+            v, t, s = _record_values(label, key, value)
+            val[i], test[i] = v, t
+            if s is not None:
+                seconds[i] = s
+                has_seconds = True
+        if not seen.all():
+            missing = np.flatnonzero(~seen)
+            example = space.to_text(space.from_index(int(missing[0])))
+            raise TableError(
+                f"{label}: {missing.size} of the {n} architectures of {space.name!r} have no "
+                f"values, e.g. {example!r}"
+            )
+        if has_seconds and np.isnan(seconds).any():
+            example = space.to_text(space.from_index(int(np.flatnonzero(np.isnan(seconds))[0])))
+            raise TableError(
+                f"{label}: train_seconds is given for some architectures but not for "
+                f"{example!r} (give it for all or none)"
+            )
+        return cls(space, label, dataset, val, test, seconds if has_seconds else None)
+
+    @classmethod
+    def from_file(
+        cls,
+        space: SlotSpace,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        dataset: str = "default",
+    ) -> TabularBenchmark:
+        """A table read from a file, by suffix.
+
+        * ``.csv``: a header row with columns ``arch``, ``val``, ``test`` and optionally
+          ``train_seconds``; ``arch`` is the architecture's text (or its choice indices).
+        * ``.json``: an object ``{arch text: {"val": .., "test": .., "train_seconds": ..}}``
+          (or ``[val, test]`` lists), or a list of objects with an ``arch`` key.
+        * ``.npz``: arrays ``val``, ``test`` and optionally ``train_seconds`` in
+          :meth:`SlotSpace.index` order, or with an ``arch`` array of texts giving the order.
+
+        Raises:
+            TableError: a malformed file (the message names the file and the expected form).
+            FileNotFoundError: no such file.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"no table file {str(p)!r}")
+        suffix = p.suffix.lower()
+        label = name or f"{space.name}/{dataset}"
+        try:
+            if suffix == ".csv":
+                with p.open(newline="", encoding="utf-8") as fh:
+                    reader = csv.DictReader(fh)
+                    fields = set(reader.fieldnames or ())
+                    if not {"arch", "val", "test"} <= fields:
+                        raise TableError(
+                            f"expected a header with columns arch, val, test[, train_seconds]; "
+                            f"found {sorted(fields)}"
+                        )
+                    rows: list[tuple[Any, Any]] = [(r["arch"], r) for r in reader]
+                return cls.from_records(space, rows, name=label, dataset=dataset)
+            if suffix == ".json":
+                data = json.loads(p.read_text(encoding="utf-8"))
+                if isinstance(data, list):
+                    if not all(isinstance(r, dict) and "arch" in r for r in data):
+                        raise TableError("a JSON list must hold objects with an 'arch' key")
+                    data = [(r["arch"], r) for r in data]
+                elif not isinstance(data, dict):
+                    raise TableError("expected a JSON object {arch: values} or a list")
+                return cls.from_records(space, data, name=label, dataset=dataset)
+            if suffix == ".npz":
+                with np.load(p, allow_pickle=False) as z:
+                    arrays = {k: np.asarray(z[k]) for k in z.files}
+                if "val" not in arrays or "test" not in arrays:
+                    raise TableError(f"expected arrays val and test, found {sorted(arrays)}")
+                if "arch" in arrays:
+                    secs = arrays.get("train_seconds")
+                    recs = [
+                        (str(a), (v, t) if secs is None else (v, t, secs[i]))
+                        for i, (a, v, t) in enumerate(
+                            zip(arrays["arch"], arrays["val"], arrays["test"])
+                        )
+                    ]
+                    return cls.from_records(space, recs, name=label, dataset=dataset)
+                return cls.from_arrays(
+                    space,
+                    arrays["val"],
+                    arrays["test"],
+                    arrays.get("train_seconds"),
+                    name=label,
+                    dataset=dataset,
+                )
+        except (TableError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise TableError(f"table file {str(p)!r}: {exc}") from None
+        raise TableError(f"table file {str(p)!r}: unknown suffix; use .csv, .json or .npz")
+
+
+def _record_values(label: str, key: Any, value: Any) -> tuple[float, float, float | None]:
+    """``(val, test, train_seconds)`` of one record of :meth:`TabularBenchmark.from_records`."""
+    seconds: Any = None
+    if isinstance(value, TabularResult):
+        v, t, seconds = value.val, value.test, value.train_seconds
+    elif isinstance(value, Mapping):
+        if "val" not in value or "test" not in value:
+            raise TableError(f"{label}: the record of {key!r} has no 'val' and 'test': {value!r}")
+        v, t = value["val"], value["test"]
+        seconds = value.get("train_seconds")
+        if seconds == "":
+            seconds = None
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) in (2, 3):
+        v, t = value[0], value[1]
+        seconds = value[2] if len(value) == 3 else None
+    else:
+        raise TableError(
+            f"{label}: the record of {key!r} is {value!r}; expected (val, test), "
+            "(val, test, train_seconds) or a mapping with val and test"
+        )
+    try:
+        out = (float(v), float(t), None if seconds is None else float(seconds))
+    except (TypeError, ValueError):
+        raise TableError(
+            f"{label}: the record of {key!r} has non-numeric values {value!r}"
+        ) from None
+    if not (math.isfinite(out[0]) and math.isfinite(out[1])):
+        raise TableError(f"{label}: the record of {key!r} has non-finite values {value!r}")
+    return out
+
+
+class _SpaceNames(Sequence[str]):
+    """The registered tabular space names (read from the registry on each access)."""
+
+    def _names(self) -> list[str]:
+        from einnas.registry import space_names
+
+        return space_names("tabular")
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return repr(tuple(self._names()))
+
+
+SPACE_NAMES: Sequence[str] = _SpaceNames()
+"""The tabular spaces' canonical names, plug-ins included (a live view of the registry)."""
 
 
 def normalise_space_name(space: str) -> str:
-    """Canonical space name (``nb201``, ``nasbench-macro``, ``transnas-micro``)."""
-    key = space.strip().lower().replace("_", "-")
+    """Canonical name of a tabular space (aliases resolved through the registry)."""
+    from einnas.registry import get_space
+
     try:
-        return _SPACE_ALIASES[key]
-    except KeyError:
+        entry = get_space(space)
+    except SearchSpaceError:
+        entry = None
+    if entry is None or not entry.tabular:
         raise SearchSpaceError(
-            f"unknown tabular space {space!r}; expected one of {', '.join(SPACE_NAMES)} "
-            "(alias 'macro' for nasbench-macro)"
-        ) from None
+            f"unknown tabular space {space!r}; expected one of {', '.join(SPACE_NAMES)}"
+        )
+    return entry.name
 
 
 def load_tabular(
@@ -222,10 +435,11 @@ def load_tabular(
     dataset_or_task: str | None = None,
     benchmark_dir: str | Path | None = None,
 ) -> TabularBenchmark:
-    """Load a tabular benchmark by name.
+    """Load a tabular benchmark by name (:func:`einnas.registry.load_space`).
 
     Args:
-        space: ``nb201``, ``nasbench-macro`` (alias ``macro``) or ``transnas-micro``.
+        space: a registered tabular space (``nb201``, ``nasbench-macro`` (alias ``macro``),
+            ``transnas-micro``, or a plug-in's).
         dataset_or_task: dataset (NB201: cifar10 / cifar100 / imagenet; Macro: cifar10) or
             TransNAS task; ``None`` takes the default where the space has one.
         benchmark_dir: the benchmark folder; ``None`` resolves it as
@@ -235,19 +449,6 @@ def load_tabular(
         SearchSpaceError: unknown space, dataset or task.
         einnas.benchmark_data.BenchmarkDataError: missing or malformed data.
     """
-    canonical = normalise_space_name(space)
-    if canonical == "nb201":
-        from einnas.spaces.nb201 import NB201Table
+    from einnas.registry import load_space
 
-        return NB201Table.load(dataset_or_task or "cifar10", benchmark_dir)
-    if canonical == "nasbench-macro":
-        from einnas.spaces.nasbench_macro import MacroTable
-
-        return MacroTable.load(dataset_or_task or "cifar10", benchmark_dir)
-    from einnas.spaces.transnas_micro import TASKS, TransNASMicroTable
-
-    if dataset_or_task is None:
-        raise SearchSpaceError(
-            f"transnas-micro needs a task, one of {', '.join(TASKS)} (none was given)"
-        )
-    return TransNASMicroTable.load(dataset_or_task, benchmark_dir)
+    return load_space(space, dataset_or_task, benchmark_dir)

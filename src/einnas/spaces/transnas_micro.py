@@ -118,6 +118,10 @@ class TransNASMicroTable(TabularBenchmark):
 
     space: TransNASMicroSpace
 
+    def report_label(self) -> str:
+        """One number per cell and task: the search and the report read the same value."""
+        return f"{self.dataset} value of the selected cell (val = test)"
+
     @classmethod
     def load(cls, task: str, benchmark_dir: str | Path | None = None) -> TransNASMicroTable:
         """Load (cached per folder and task) the table of ``task``."""

@@ -1,4 +1,9 @@
-"""Search strategies: each proposes the next architecture as a function of the trial history."""
+"""Search strategies: each proposes the next architecture as a function of the trial history.
+
+Strategies are found by name in :mod:`einnas.registry`: the built-ins below register themselves
+(:func:`builtin_strategy_entries`), plug-ins through the ``einnas.strategies`` entry-point group
+or :func:`register_strategy`.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from einnas.strategies.local_search import LocalSearch
 from einnas.strategies.random_search import RandomSearch
 
 STRATEGY_NAMES = ("rs", "re", "ls", "delta-nas", "bananas")
+"""The built-in strategies (:func:`strategy_names` adds plug-ins and in-process registrations)."""
 
 DELTA_NAS_EINSPACE: dict[str, Any] = {
     "n_init": 10,
@@ -45,7 +51,10 @@ __all__ = [
     "RegularisedEvolution",
     "SpaceExhausted",
     "Strategy",
+    "builtin_strategy_entries",
     "make_strategy",
+    "register_strategy",
+    "strategy_names",
 ]
 
 
@@ -56,11 +65,12 @@ def make_strategy(
     population: int | None = None,
     tournament: int | None = None,
     seed_archs: Sequence[str] = (),
+    **options: Any,
 ) -> Strategy:
-    """A strategy by name with the defaults of its space family.
+    """A strategy by name (built-in or plug-in) with the defaults of its space family.
 
-    Regularised evolution defaults to P = 30, S = 10 with the tournament drawn without
-    replacement on tabular benchmarks (the setting of the reference figures in
+    Built-ins: regularised evolution defaults to P = 30, S = 10 with the tournament drawn
+    without replacement on tabular benchmarks (the setting of the reference figures in
     docs/benchmarks.md) and to einspace's P = 100, S = 10 drawn with replacement on einspace.
 
     ``delta-nas`` (:class:`DeltaNAS`) and ``bananas`` (:class:`Bananas`) take the defaults chosen
@@ -74,25 +84,73 @@ def make_strategy(
     edits of at most 12 productions, explores with probability 0.2 and never restarts; BANANAS
     uses the same start length and candidate pool (without the edit bound).
     ``seed_archs`` are also honoured by both on tabular spaces (none by default).
+
+    Raises:
+        ValueError: unknown name (the message lists the registered ones).
     """
-    key = name.strip().lower()
-    if key in ("rs", "random"):
-        return RandomSearch()
-    if key in ("re", "evolution", "regularised-evolution"):
-        return RegularisedEvolution(
-            population=population or (30 if tabular else 100),
-            tournament=tournament or 10,
-            with_replacement=not tabular,
-            seed_archs=seed_archs,
-        )
-    if key in ("ls", "local", "local-search"):
-        return LocalSearch()
-    if key in ("delta-nas", "delta", "deltanas", "delta_nas"):
-        if tabular:
-            return DeltaNAS(seed_archs=seed_archs)
-        return DeltaNAS(**DELTA_NAS_EINSPACE, seed_archs=seed_archs)
-    if key == "bananas":
-        if tabular:
-            return Bananas(seed_archs=seed_archs)
-        return Bananas(**BANANAS_EINSPACE, seed_archs=seed_archs)
-    raise ValueError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGY_NAMES)}")
+    from einnas.registry import make_strategy as _make
+
+    return _make(
+        name,
+        tabular=tabular,
+        population=population,
+        tournament=tournament,
+        seed_archs=seed_archs,
+        **options,
+    )
+
+
+def _random_search(tabular: bool, **_: Any) -> Strategy:
+    return RandomSearch()
+
+
+def _evolution(
+    tabular: bool,
+    population: int | None = None,
+    tournament: int | None = None,
+    seed_archs: Sequence[str] = (),
+    **_: Any,
+) -> Strategy:
+    return RegularisedEvolution(
+        population=population or (30 if tabular else 100),
+        tournament=tournament or 10,
+        with_replacement=not tabular,
+        seed_archs=seed_archs,
+    )
+
+
+def _local_search(tabular: bool, **_: Any) -> Strategy:
+    return LocalSearch()
+
+
+def _delta_nas(tabular: bool, seed_archs: Sequence[str] = (), **_: Any) -> Strategy:
+    if tabular:
+        return DeltaNAS(seed_archs=seed_archs)
+    return DeltaNAS(**DELTA_NAS_EINSPACE, seed_archs=seed_archs)
+
+
+def _bananas(tabular: bool, seed_archs: Sequence[str] = (), **_: Any) -> Strategy:
+    if tabular:
+        return Bananas(seed_archs=seed_archs)
+    return Bananas(**BANANAS_EINSPACE, seed_archs=seed_archs)
+
+
+def builtin_strategy_entries() -> list[Any]:
+    """The built-in strategies as registry entries (names and aliases as before the registry)."""
+    from einnas.registry import StrategyEntry
+
+    return [
+        StrategyEntry("rs", _random_search, aliases=("random",), source="built-in"),
+        StrategyEntry(
+            "re",
+            _evolution,
+            aliases=("evolution", "regularised-evolution"),
+            source="built-in",
+        ),
+        StrategyEntry("ls", _local_search, aliases=("local", "local-search"), source="built-in"),
+        StrategyEntry("delta-nas", _delta_nas, aliases=("delta", "deltanas"), source="built-in"),
+        StrategyEntry("bananas", _bananas, source="built-in"),
+    ]
+
+
+from einnas.registry import register_strategy, strategy_names  # noqa: E402

@@ -41,9 +41,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from einnas.predictors import Predictor
+from einnas.predictors import Predictor, make_predictor
 from einnas.predictors.encodings import Encoder, make_encoder
-from einnas.predictors.mlp_ensemble import MLPEnsemble
 from einnas.predictors.support import OnSupport
 from einnas.predictors.tree_features import TreeFeatures
 from einnas.strategies.base import Observation, Proposal, ProposalContext, Strategy
@@ -79,6 +78,8 @@ class Bananas(Strategy):
             nets gave the same search results at 4x the cost).
         encoder: an explicit :class:`~einnas.predictors.encodings.Encoder` (overrides
             ``encoding``).
+        predictor: the absolute predictor, by name in :mod:`einnas.registry` (default ``mlp``,
+            the ensemble; it gets ``members``, ``hidden`` and ``steps``).
         seed_archs: architecture texts evaluated first, then mutated for the rest of the start
             phase instead of random samples (:mod:`einnas.strategies.seeding`).
         seeded_init: with ``seed_archs``, the start phase's length (default ``n_init``).
@@ -108,7 +109,11 @@ class Bananas(Strategy):
         encoder: Encoder | None = None,
         seed_archs: Sequence[str] = (),
         seeded_init: int | None = None,
+        predictor: str = "mlp",
     ) -> None:
+        from einnas.registry import get_predictor
+
+        predictor = get_predictor(predictor).name  # unknown: a ValueError naming the choices
         if seeded_init is not None and seeded_init < 1:
             raise ValueError(f"seeded_init must be >= 1 (or None for n_init), got {seeded_init}")
         if n_init < 1 or parents < 1 or mutations < 1 or members < 1:
@@ -127,6 +132,7 @@ class Bananas(Strategy):
         self.encoder = encoder
         self.seed_archs = tuple(dict.fromkeys(seed_archs))  # distinct, in the given order
         self.seeded_init = seeded_init
+        self.predictor = predictor
         self._ids = IdentityCache()
         self._space: Any = None
         self._encoder: Encoder | None = None
@@ -147,6 +153,7 @@ class Bananas(Strategy):
             **({"encoder": repr(self.encoder)} if self.encoder is not None else {}),
             **({"seed_archs": list(self.seed_archs)} if self.seed_archs else {}),
             **({"seeded_init": self.seeded_init} if self.seeded_init is not None else {}),
+            **({"predictor": self.predictor} if self.predictor != "mlp" else {}),
         }
 
     def _encoder_for(self, space: Any) -> Encoder:
@@ -192,8 +199,8 @@ class Bananas(Strategy):
         x = np.stack([enc.encode(o.arch) for o in done])
         y = np.array([float(o.val) for o in done])  # type: ignore[arg-type]
         seed = int(np.random.SeedSequence([ctx.seed, ctx.index, 0xBA7A]).generate_state(1)[0])
-        model: Predictor = MLPEnsemble(
-            members=self.members, hidden=self.hidden, steps=self.steps, seed=seed
+        model: Predictor = make_predictor(
+            self.predictor, seed=seed, members=self.members, hidden=self.hidden, steps=self.steps
         )
         if isinstance(enc, TreeFeatures):  # wide and sparse: fit on the used columns
             model = OnSupport(model)

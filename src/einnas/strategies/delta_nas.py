@@ -163,10 +163,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from einnas.predictors import Predictor
+from einnas.predictors import Predictor, make_predictor
 from einnas.predictors.doa import DoADataset, history_key
 from einnas.predictors.encodings import Encoder, EncodingName, FloatArray, make_encoder
-from einnas.predictors.mlp_ensemble import MLPEnsemble
 from einnas.predictors.ridge import RidgePredictor
 from einnas.predictors.support import OnSupport
 from einnas.predictors.tree_features import TreeFeatures
@@ -183,7 +182,8 @@ __all__ = [
     "parent_candidates",
 ]
 
-PredictorName = Literal["ridge", "mlp"]
+PredictorName = str
+"""``ridge``, ``mlp`` or any predictor in :mod:`einnas.registry`."""
 
 
 class IdentityCache:
@@ -432,8 +432,12 @@ class DeltaNAS(Strategy):
             raise ValueError(f"max_edit must be >= 1 (or None for no bound), got {max_edit}")
         if not 0.0 <= eps <= 1.0:
             raise ValueError(f"eps must be in [0, 1], got {eps}")
-        if predictor not in ("ridge", "mlp"):
-            raise ValueError(f"predictor must be 'ridge' or 'mlp', got {predictor!r}")
+        from einnas.registry import get_predictor
+
+        try:
+            predictor = get_predictor(predictor).name
+        except ValueError as exc:
+            raise ValueError(f"predictor must be 'ridge', 'mlp' or a registered one: {exc}") from None
         if selection not in ("top", "tournament"):
             raise ValueError(f"selection must be 'top' or 'tournament', got {selection!r}")
         self.n_init = n_init
@@ -524,20 +528,26 @@ class DeltaNAS(Strategy):
 
     def _fit(self, doa: DoADataset, seed: int) -> Predictor:
         last = history_key(doa.members[-1]) if doa.members else None
-        key = (seed if self.predictor == "mlp" else None, doa.consumed, len(doa), last)
+        key = (None if self.predictor == "ridge" else seed, doa.consumed, len(doa), last)
         if self._model is not None and self._fit_key == key:
             return self._model
-        model: Predictor
-        if self.predictor == "ridge" and not self.context:
-            model = RidgePredictor(alpha=self.alpha).fit_statistics(
+        model: Predictor = make_predictor(
+            self.predictor,
+            seed=seed,
+            antisymmetric=not self.context,
+            alpha=self.alpha,
+            intercept=False,  # DoA rows: no intercept, with or without context
+            steps=self.mlp_steps,
+        )
+        if isinstance(model, RidgePredictor) and not self.context:
+            model = model.fit_statistics(
                 *doa.sufficient_statistics(),
                 # wide, sparse tree features: solve on the used columns (the same model)
                 support_only=isinstance(self._encoder, TreeFeatures) and self.alpha > 0,
             )
-        elif self.predictor == "ridge":
-            model = RidgePredictor(alpha=self.alpha).fit(doa.features(True), doa.y)
+        elif isinstance(model, RidgePredictor):
+            model = model.fit(doa.features(True), doa.y)
         else:
-            model = MLPEnsemble(seed=seed, steps=self.mlp_steps, antisymmetric=not self.context)
             if isinstance(self._encoder, TreeFeatures):  # wide and sparse: the used columns
                 model = OnSupport(model)
             model.fit(doa.features(self.context), doa.y)
