@@ -46,7 +46,11 @@ class TestJournal(StorageConformance):
 
 @pytest.fixture(params=["memory", "sqlite", "journal"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    st = open_storage({"memory": None, "sqlite": tmp_path / "a.db", "journal": tmp_path / "a.jsonl"}[request.param])
+    st = open_storage(
+        {"memory": None, "sqlite": tmp_path / "a.db", "journal": tmp_path / "a.jsonl"}[
+            request.param
+        ]
+    )
     yield st
     st.close()
 
@@ -72,7 +76,9 @@ _json = hst.recursive(
 def test_metrics_round_trip_property(storage: Storage, metrics: dict[str, Any], val: float) -> None:
     if storage.get_study("p") is None:
         storage.create_study("p", {})
-    t = storage.record_trial("p", TrialStart("arch", "h"), TrialOutcome.complete(val, metrics=metrics))
+    t = storage.record_trial(
+        "p", TrialStart("arch", "h"), TrialOutcome.complete(val, metrics=metrics)
+    )
     back = storage.get_trial("p", t.number)
     assert same_json(back.metrics, metrics) and back.val == val and back == t
 
