@@ -61,8 +61,8 @@ from einnas.executors.base import InlineExecutor  # noqa: E402
 from einnas.spaces.base import SearchSpace  # noqa: E402
 from einnas.strategies.base import Proposal, ProposalContext, Strategy  # noqa: E402
 from einnas.strategies.delta_nas import DeltaNAS, doa_encoder  # noqa: E402
-from einnas.study.runner import run_search  # noqa: E402
 from einnas.study.factory import open_storage  # noqa: E402
+from einnas.study.runner import run_search  # noqa: E402
 
 NB101_SHAPE = (2,) * 21 + (3,) * 5
 SPACE_GROUPS = ("nb201", "macro", "nb101-shaped", "sweep")

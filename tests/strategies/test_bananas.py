@@ -15,8 +15,8 @@ from einnas.evaluators.base import EvalResult
 from einnas.executors.base import InlineExecutor
 from einnas.spaces.slots import SlotArch, SlotSpace
 from einnas.strategies import STRATEGY_NAMES, Bananas, Strategy, make_strategy
-from einnas.study.runner import run_search
 from einnas.study.factory import open_storage
+from einnas.study.runner import run_search
 
 
 class Cells(SlotSpace):

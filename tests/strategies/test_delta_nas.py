@@ -17,8 +17,8 @@ from einnas.predictors import DoADataset, OneHotEncoder
 from einnas.spaces.slots import SlotArch, SlotSpace
 from einnas.strategies import STRATEGY_NAMES, DeltaNAS, Observation, Strategy, make_strategy
 from einnas.strategies.delta_nas import doa_encoder
-from einnas.study.runner import run_search
 from einnas.study.factory import open_storage
+from einnas.study.runner import run_search
 
 
 class Toy(SlotSpace):
