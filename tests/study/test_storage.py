@@ -130,3 +130,21 @@ def test_no_import_circles() -> None:
     for mod in ("trial", "events", "storage", "memory", "sqlite_storage", "journal",
                 "factory", "study", "runner"):  # fmt: skip
         subprocess.run([sys.executable, "-c", f"import einnas.study.{mod}"], check=True, env=env)
+
+
+def test_replayed_views_equal_constructed_trials() -> None:
+    """Replay builds views without ``Trial.__init__``: they must be ordinary trials."""
+    import dataclasses
+
+    from einnas.study import Trial, TrialReport, TrialState
+
+    st = InMemoryStorage()
+    st.create_study("s", {})
+    running = st.start_trial("s", TrialStart("a", "h", seed=3, history=0))
+    st.report("s", 0, TrialReport(1, 0.5))
+    done = st.finish_trial("s", 0, TrialOutcome.complete(0.75))
+    for view in (running, done):
+        rebuilt = Trial(**{f.name: getattr(view, f.name) for f in dataclasses.fields(Trial)})
+        assert rebuilt == view and hash(rebuilt) == hash(view)
+        assert set(vars(view)) == {f.name for f in dataclasses.fields(Trial)}
+    assert done.state is TrialState.COMPLETE and done.intermediate == {1: 0.5}
