@@ -148,3 +148,25 @@ def test_replayed_views_equal_constructed_trials() -> None:
         assert rebuilt == view and hash(rebuilt) == hash(view)
         assert set(vars(view)) == {f.name for f in dataclasses.fields(Trial)}
     assert done.state is TrialState.COMPLETE and done.intermediate == {1: 0.5}
+
+
+def test_no_write_call_passes_more_than_four_positional_arguments() -> None:
+    """The write API takes event objects: no call site spells out a trial field by field."""
+    import ast
+
+    import einnas.study
+
+    root = Path(einnas.study.__file__).resolve().parents[3]
+    writes = {"start_trial", "finish_trial", "record_trial", "report", "start_and_finish_trial"}
+    offenders = []
+    for folder in ("src", "tests", "benchmarks"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in writes
+                    and len(node.args) > 4
+                ):
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []
