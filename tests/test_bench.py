@@ -25,7 +25,7 @@ from einnas.bench import (
 )
 from einnas.benchmark_data import benchmark_dir_or_none
 from einnas.cli import main
-from einnas.study import SQLiteStorage, Study
+from einnas.study import SQLiteStorage, Study, TrialOutcome, TrialStart
 
 DATA = benchmark_dir_or_none()
 needs_data = pytest.mark.skipif(DATA is None, reason="benchmark folder (../shared/data) absent")
@@ -229,11 +229,12 @@ def test_report_counts_failed_and_interrupted_trials(
 ) -> None:
     db = tmp_path / "runs.db"
     study = Study.create(str(db), "s", {"space": "toy", "budget": 4})
-    study.start_and_finish_trial("a", "a", val=50.0, test=49.0)
-    study.start_and_finish_trial("b", "b", state="failed", error="boom")
-    study.start_trial("c", "c")
+    st = study.storage
+    st.record_trial("s", TrialStart("a", "a"), TrialOutcome.complete(50.0, test=49.0))
+    st.record_trial("s", TrialStart("b", "b"), TrialOutcome.failed("boom"))
+    st.start_trial("s", TrialStart("c", "c"))
     study.abandon_running()  # c: interrupted
-    study.start_trial("d", "d")  # d: still running
+    st.start_trial("s", TrialStart("d", "d"))  # d: still running
     study.storage.close()
     assert main(["report", "--storage", str(db), "--study", "s", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -73,8 +73,8 @@ def _n_finished(db: Path, study: str) -> int:
         return 0
     try:
         row = conn.execute(
-            "SELECT COUNT(*) FROM trial_finished f JOIN studies s ON s.id = f.study_id"
-            " WHERE s.name = ?",
+            "SELECT COUNT(*) FROM events e JOIN studies s ON s.id = e.study_id"
+            " WHERE s.name = ? AND e.kind = 'finish'",
             (study,),
         ).fetchone()
         return int(row[0])

@@ -37,7 +37,15 @@ from einnas.executors import InlineExecutor
 from einnas.spaces.base import SearchSpace
 from einnas.spaces.einspace import EinSpace
 from einnas.strategies import Bananas, DeltaNAS, Strategy, make_strategy
-from einnas.study import InMemoryStorage, SQLiteStorage, Storage, Trial, TrialState
+from einnas.study import (
+    InMemoryStorage,
+    SQLiteStorage,
+    Storage,
+    Trial,
+    TrialOutcome,
+    TrialStart,
+    TrialState,
+)
 from einnas.study.runner import run_search, trial_seed
 
 SEED = 11
@@ -353,11 +361,11 @@ def test_abandoned_start_events_resume_to_the_same_decisions(
     for t in _reference_trials(setup, space_name, strategy):
         if t.proposal >= cut + WORKERS:
             break
-        storage.start_trial("s", t.arch, t.arch_hash, t.parent, t.mutation, t.seed, t.proposal)
+        start = TrialStart(t.arch, t.arch_hash, t.parent, t.mutation, t.seed, t.proposal)
+        storage.start_trial("s", start)
         if t.proposal < cut:
-            storage.finish_trial(
-                "s", t.number, t.state, t.val, t.test, dict(t.metrics), t.duration, t.error
-            )
+            outcome = TrialOutcome(t.state, t.val, t.test, dict(t.metrics), t.duration, t.error)
+            storage.finish_trial("s", t.number, outcome)
     _run(setup, storage, FULL)
     assert _rows(storage) == ref
     assert sorted(t.proposal for t in storage.trials("s") if t.interrupted) == [cut, cut + 1]

@@ -46,7 +46,11 @@ class TestJournal(StorageConformance):
 
 @pytest.fixture(params=["memory", "sqlite", "journal"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    st = open_storage({"memory": None, "sqlite": tmp_path / "a.db", "journal": tmp_path / "a.jsonl"}[request.param])
+    st = open_storage(
+        {"memory": None, "sqlite": tmp_path / "a.db", "journal": tmp_path / "a.jsonl"}[
+            request.param
+        ]
+    )
     yield st
     st.close()
 
@@ -72,7 +76,9 @@ _json = hst.recursive(
 def test_metrics_round_trip_property(storage: Storage, metrics: dict[str, Any], val: float) -> None:
     if storage.get_study("p") is None:
         storage.create_study("p", {})
-    t = storage.record_trial("p", TrialStart("arch", "h"), TrialOutcome.complete(val, metrics=metrics))
+    t = storage.record_trial(
+        "p", TrialStart("arch", "h"), TrialOutcome.complete(val, metrics=metrics)
+    )
     back = storage.get_trial("p", t.number)
     assert same_json(back.metrics, metrics) and back.val == val and back == t
 
@@ -124,3 +130,43 @@ def test_no_import_circles() -> None:
     for mod in ("trial", "events", "storage", "memory", "sqlite_storage", "journal",
                 "factory", "study", "runner"):  # fmt: skip
         subprocess.run([sys.executable, "-c", f"import einnas.study.{mod}"], check=True, env=env)
+
+
+def test_replayed_views_equal_constructed_trials() -> None:
+    """Replay builds views without ``Trial.__init__``: they must be ordinary trials."""
+    import dataclasses
+
+    from einnas.study import Trial, TrialReport, TrialState
+
+    st = InMemoryStorage()
+    st.create_study("s", {})
+    running = st.start_trial("s", TrialStart("a", "h", seed=3, history=0))
+    st.report("s", 0, TrialReport(1, 0.5))
+    done = st.finish_trial("s", 0, TrialOutcome.complete(0.75))
+    for view in (running, done):
+        rebuilt = Trial(**{f.name: getattr(view, f.name) for f in dataclasses.fields(Trial)})
+        assert rebuilt == view and hash(rebuilt) == hash(view)
+        assert set(vars(view)) == {f.name for f in dataclasses.fields(Trial)}
+    assert done.state is TrialState.COMPLETE and done.intermediate == {1: 0.5}
+
+
+def test_no_write_call_passes_more_than_four_positional_arguments() -> None:
+    """The write API takes event objects: no call site spells out a trial field by field."""
+    import ast
+
+    import einnas.study
+
+    root = Path(einnas.study.__file__).resolve().parents[3]
+    writes = {"start_trial", "finish_trial", "record_trial", "report", "start_and_finish_trial"}
+    offenders = []
+    for folder in ("src", "tests", "benchmarks"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in writes
+                    and len(node.args) > 4
+                ):
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []

@@ -13,10 +13,13 @@ from einnas.study import (
     DuplicateStudyError,
     IncompatibleStudyError,
     InMemoryStorage,
+    JournalStorage,
     SQLiteStorage,
     Storage,
     Study,
     StudyRecord,
+    TrialOutcome,
+    TrialStart,
     TrialState,
     UnknownStudyError,
 )
@@ -31,11 +34,13 @@ CONFIG: dict[str, Any] = {
 }
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "journal"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    st: Storage = (
-        InMemoryStorage() if request.param == "memory" else SQLiteStorage(tmp_path / "db.sqlite")
-    )
+    st: Storage = {
+        "memory": InMemoryStorage,
+        "sqlite": lambda: SQLiteStorage(tmp_path / "db.sqlite"),
+        "journal": lambda: JournalStorage(tmp_path / "log.jsonl"),
+    }[request.param]()
     yield st
     st.close()
 
@@ -44,7 +49,7 @@ def test_create_then_load(storage: Storage) -> None:
     s = Study.create_or_load(storage, "run", CONFIG)
     assert (s.name, s.config, s.budget, s.storage) == ("run", CONFIG, 100, storage)
     assert s.trials() == [] and s.best_trial() is None and s.n_finished() == 0
-    s.start_and_finish_trial("a", "h", val=0.5)
+    s.storage.record_trial(s.name, TrialStart("a", "h"), TrialOutcome.complete(0.5))
     again = Study.create_or_load(storage, "run", dict(CONFIG, workers=8))  # other keys may differ
     assert again.id == s.id and again.config == CONFIG  # the recorded config wins
     assert [t.arch for t in again.trials()] == ["a"]
@@ -130,19 +135,23 @@ def test_structured_budget(storage: Storage) -> None:
 
 def test_best_trial_and_counts(storage: Storage) -> None:
     s = Study.create(storage, "run", CONFIG)
-    s.start_and_finish_trial("a", "h0", val=0.5)  # 0
-    s.start_and_finish_trial("b", "h1", val=0.9)  # 1
-    s.start_and_finish_trial("c", "h2", state=TrialState.FAILED, error="oom")  # 2
-    s.start_and_finish_trial("d", "h3", state=TrialState.PRUNED, val=0.99)  # 3: not COMPLETE
-    s.start_trial("e", "h4")  # 4: running
-    s.start_and_finish_trial("f", "h5", val=0.9)  # 5: ties with 1
-    s.start_trial("g", "h6")  # 6: running, will be interrupted
+
+    def record(start: TrialStart, outcome: TrialOutcome) -> None:
+        storage.record_trial(s.name, start, outcome)
+
+    record(TrialStart("a", "h0"), TrialOutcome.complete(0.5))  # 0
+    record(TrialStart("b", "h1"), TrialOutcome.complete(0.9))  # 1
+    record(TrialStart("c", "h2"), TrialOutcome.failed("oom"))  # 2
+    record(TrialStart("d", "h3"), TrialOutcome.pruned(0.99))  # 3: not COMPLETE
+    storage.start_trial(s.name, TrialStart("e", "h4"))  # 4: running
+    record(TrialStart("f", "h5"), TrialOutcome.complete(0.9))  # 5: ties with 1
+    storage.start_trial(s.name, TrialStart("g", "h6"))  # 6: running, will be interrupted
     best = s.best_trial()
     assert best is not None and best.number == 1  # ties go to the lower number
     assert [t.number for t in s.completed()] == [0, 1, 5]
     assert [t.number for t in s.running()] == [4, 6]
     assert s.n_finished() == 5
-    s.finish_trial(4, TrialState.COMPLETE, val=0.95)
+    storage.finish_trial(s.name, 4, TrialOutcome.complete(0.95))
     assert s.best_trial().number == 4  # type: ignore[union-attr]
     [abandoned] = s.abandon_running()
     assert abandoned.number == 6 and abandoned.interrupted
@@ -153,16 +162,16 @@ def test_best_trial_and_counts(storage: Storage) -> None:
 def test_trials_cache_follows_the_log(storage: Storage) -> None:
     s = Study.create(storage, "run", CONFIG)
     other = Study.load(storage, "run")  # a second reader (as another process would be)
-    s.start_and_finish_trial("a", "h", val=0.1)
-    s.start_trial("b", "h")
-    s.start_and_finish_trial("c", "h", val=0.3)
+    storage.record_trial("run", TrialStart("a", "h"), TrialOutcome.complete(0.1))
+    storage.start_trial("run", TrialStart("b", "h"))
+    storage.record_trial("run", TrialStart("c", "h"), TrialOutcome.complete(0.3))
     assert [t.state for t in other.trials()] == [
         TrialState.COMPLETE,
         TrialState.RUNNING,
         TrialState.COMPLETE,
     ]
-    s.finish_trial(1, TrialState.COMPLETE, val=0.2)
-    s.start_trial("d", "h")
+    storage.finish_trial("run", 1, TrialOutcome.complete(0.2))
+    storage.start_trial("run", TrialStart("d", "h"))
     views = other.trials()
     assert [t.state for t in views] == [TrialState.COMPLETE] * 3 + [TrialState.RUNNING]
     assert views == storage.trials("run")
@@ -195,15 +204,17 @@ def test_create_or_load_race() -> None:
 def test_resume_from_sqlite_file(tmp_path: Path) -> None:
     path = str(tmp_path / "runs.db")
     s = Study.create_or_load(path, "run", CONFIG)
-    s.start_and_finish_trial("a", "h0", val=0.4, seed=1)
-    s.start_trial("b", "h1", parent=0, mutation='{"op": "swap"}', seed=2)
+    s.storage.record_trial("run", TrialStart("a", "h0", seed=1), TrialOutcome.complete(0.4))
+    s.storage.start_trial("run", TrialStart("b", "h1", parent=0, mutation='{"op": "swap"}', seed=2))
     s.storage.close()
     # "kill" the search and rerun the same command
     r = Study.create_or_load(f"sqlite:///{path}", "run", CONFIG)
     assert [t.number for t in r.abandon_running()] == [1]
-    t = r.start_trial("b", "h1", parent=0, mutation='{"op": "swap"}', seed=2, proposal=1)
+    t = r.storage.start_trial(
+        "run", TrialStart("b", "h1", parent=0, mutation='{"op": "swap"}', seed=2, proposal=1)
+    )
     assert (t.number, t.proposal) == (2, 1)
-    r.finish_trial(2, TrialState.COMPLETE, val=0.6)
+    r.storage.finish_trial("run", 2, TrialOutcome.complete(0.6))
     assert r.best_trial().arch == "b"  # type: ignore[union-attr]
     assert r.n_finished() == 2
     r.storage.close()

@@ -149,7 +149,9 @@ Examples:
         help="summarise one study: counts, best trial, time; optionally a progress plot",
     )
     r.add_argument(
-        "--storage", default=DEFAULT_STORAGE, help=f"SQLite file (default {DEFAULT_STORAGE})"
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help=f"trial log: SQLite file or .jsonl journal (default {DEFAULT_STORAGE})",
     )
     r.add_argument(
         "--study", default=None, help="study name (may be left out when the file holds one study)"

@@ -103,7 +103,10 @@ Examples:
     p.add_argument(
         "--storage",
         default=DEFAULT_STORAGE,
-        help=f"SQLite file of the trial log (default {DEFAULT_STORAGE}); ':memory:' for none",
+        help=(
+            f"trial log: a SQLite file, or a .jsonl journal for shared file systems"
+            f" (default {DEFAULT_STORAGE}); ':memory:' for none"
+        ),
     )
     p.add_argument(
         "--study",
@@ -193,7 +196,9 @@ Examples:
 
     t = sub.add_parser("trials", help="print the trials of a study in order")
     t.add_argument(
-        "--storage", default=DEFAULT_STORAGE, help=f"SQLite file (default {DEFAULT_STORAGE})"
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help=f"trial log: SQLite file or .jsonl journal (default {DEFAULT_STORAGE})",
     )
     t.add_argument(
         "--study", required=True, help="study name (see `einnas trials --storage F --list`)"

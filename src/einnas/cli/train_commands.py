@@ -87,7 +87,9 @@ Examples:
 """,
     )
     e.add_argument(
-        "--storage", default=DEFAULT_STORAGE, help=f"SQLite file (default {DEFAULT_STORAGE})"
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help=f"trial log: SQLite file or .jsonl journal (default {DEFAULT_STORAGE})",
     )
     e.add_argument("--study", required=True, help="study name")
     e.add_argument("--format", choices=("onnx", "torch"), default="onnx", help="(default onnx)")

@@ -126,7 +126,7 @@ class JournalStorage(Storage):
                 Record(entry["kind"], entry["body"], float(entry["at"]))
             )
 
-    def _write(self, fd: int, lines: Sequence[dict[str, Any]]) -> None:
+    def _write_lines(self, fd: int, lines: Sequence[dict[str, Any]]) -> None:
         data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines).encode()
         os.lseek(fd, self._offset, os.SEEK_SET)
         os.write(fd, data)
@@ -147,7 +147,7 @@ class JournalStorage(Storage):
             raise DuplicateStudyError(f"a study named {name!r} already exists in {self._path}")
         sid = len(self._rows) + 1
         entry = {"study": sid, "name": name, "config": config, "at": created_at}
-        self._write(self._file(), [entry])
+        self._write_lines(self._file(), [entry])
         self._parse(entry)
         return sid
 
@@ -164,7 +164,7 @@ class JournalStorage(Storage):
 
     def _backend_append(self, study_id: int, records: Sequence[Record]) -> int:
         entries = [{"id": study_id, "kind": r.kind, "body": r.body, "at": r.at} for r in records]
-        self._write(self._file(), entries)
+        self._write_lines(self._file(), entries)
         log = self._logs[study_id]
         log.extend(records)
         return len(log)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from einnas.study.storage import Clock, DuplicateStudyError, Record, Storage, StudyRow
@@ -51,10 +51,8 @@ class InMemoryStorage(Storage):
     def _backend_studies(self) -> list[StudyRow]:
         return list(self._rows)
 
-    @contextlib.contextmanager
-    def _backend_transaction(self) -> Iterator[None]:
-        with self._write_lock:
-            yield
+    def _backend_transaction(self) -> contextlib.AbstractContextManager[Any]:
+        return self._write_lock
 
     def _backend_read(self, study_id: int, cursor: int) -> tuple[list[Record], int]:
         log = self._logs[study_id]

@@ -58,8 +58,8 @@ import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from einnas.study.events import TrialOutcome, TrialReport, TrialStart, check_text, to_int
@@ -131,15 +131,56 @@ class DuplicateReportError(StorageError, ValueError):
     """The trial already reported this step."""
 
 
-@dataclass(frozen=True)
 class Record:
-    """One entry of a study's log: its kind, its JSON body and its time."""
+    """One entry of a study's log: its kind, its JSON body and its time.
 
-    kind: str
-    body: str
-    at: float
-    data: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-    """``body`` decoded, when the writer has it at hand (never stored)."""
+    Built from the body's text (what a backend read) or from its decoded value
+    (what a writer has at hand); the other form is derived on first use, so a
+    backend that keeps records in memory never encodes them.
+    """
+
+    __slots__ = ("_body", "_data", "at", "kind")
+
+    def __init__(
+        self, kind: str, body: str | None, at: float, data: dict[str, Any] | None = None
+    ) -> None:
+        if body is None and data is None:
+            raise ValueError("a record needs its body or its data")
+        self.kind = kind
+        self.at = at
+        self._body = body
+        self._data = data
+
+    @property
+    def body(self) -> str:
+        """The JSON text of the body (what a durable backend stores)."""
+        if self._body is None:
+            self._body = json_dumps(self._data)
+        return self._body
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The decoded body."""
+        if self._data is None:
+            self._data = json_loads(self.body)
+        return self._data
+
+    def __getstate__(self) -> tuple[str, str, float]:
+        return (self.kind, self.body, self.at)
+
+    def __setstate__(self, state: tuple[str, str, float]) -> None:
+        self.kind, self._body, self.at = state
+        self._data = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self.kind, self.body, self.at) == (other.kind, other.body, other.at)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Record({self.kind!r}, {self.body!r}, {self.at!r})"
 
 
 @dataclass(frozen=True)
@@ -202,22 +243,21 @@ def start_record(start: TrialStart, number: int, at: float) -> Record:
         "proposal": number if start.proposal is None else start.proposal,
         "history": start.history,
     }
-    return Record(START, json_dumps(data), at, data)
+    return Record(START, None, at, data)
 
 
 def finish_record(number: int, outcome: TrialOutcome, at: float) -> Record:
     """The finish record of trial ``number``."""
-    data: dict[str, Any] = {
+    data = {
         "number": number,
         "state": outcome.state.value,
         "val": outcome.val,
         "test": outcome.test,
         "duration": outcome.duration,
         "error": outcome.error,
+        "metrics": outcome.logged_metrics,
     }
-    head = json_dumps(data)
-    data["metrics"] = outcome.logged_metrics
-    return Record(FINISH, f'{head[:-1]},"metrics":{outcome.metrics_json}}}', at, data)
+    return Record(FINISH, None, at, data)
 
 
 def report_body(number: int, report: TrialReport) -> str:
@@ -234,6 +274,17 @@ def event_body(kind: str, payload_json: str) -> str:
 # --------------------------------------------------------------------------- replay
 
 
+def _view(values: dict[str, Any]) -> Trial:
+    """A :class:`Trial` from all its field values, without ``__init__``'s overhead.
+
+    Replay builds one view per record; a frozen dataclass's ``__init__`` costs
+    more than the rest of a write. ``values`` must name every field.
+    """
+    trial: Trial = object.__new__(Trial)
+    trial.__dict__.update(values)
+    return trial
+
+
 class _Replay:
     """The state of one study derived from the records read so far."""
 
@@ -247,63 +298,58 @@ class _Replay:
         self.n_finished = 0
 
     def apply(self, record: Record) -> None:
-        body = record.data if record.data is not None else json_loads(record.body)
+        body = record.data
         kind = record.kind
         if kind == START:
             n = len(self.trials)
             self.trials.append(
-                Trial(
-                    number=n,
-                    arch=body["arch"],
-                    arch_hash=body["arch_hash"],
-                    parent=body["parent"],
-                    mutation=body["mutation"],
-                    seed=body["seed"],
-                    started_at=record.at,
-                    proposal=body["proposal"],
-                    history=body.get("history"),
+                _view(
+                    {
+                        "number": n,
+                        "arch": body["arch"],
+                        "arch_hash": body["arch_hash"],
+                        "parent": body["parent"],
+                        "mutation": body["mutation"],
+                        "state": TrialState.RUNNING,
+                        "val": None,
+                        "test": None,
+                        "metrics": {},
+                        "seed": body["seed"],
+                        "started_at": record.at,
+                        "finished_at": None,
+                        "duration": None,
+                        "error": None,
+                        "proposal": body["proposal"],
+                        "history": body.get("history"),
+                        "finish_order": None,
+                        "intermediate": {},
+                        "reports": (),
+                    }
                 )
             )
         elif kind == FINISH:
             t = self._trial(body["number"])
-            self.trials[t.number] = Trial(
-                number=t.number,
-                arch=t.arch,
-                arch_hash=t.arch_hash,
-                parent=t.parent,
-                mutation=t.mutation,
+            values = dict(t.__dict__)
+            values.update(
                 state=TrialState(body["state"]),
                 val=body["val"],
                 test=body["test"],
                 metrics=body["metrics"],
-                seed=t.seed,
-                started_at=t.started_at,
                 finished_at=record.at,
                 duration=body["duration"],
                 error=body["error"],
-                proposal=t.proposal,
-                history=t.history,
                 finish_order=self.n_finished,
-                intermediate=t.intermediate,
-                reports=t.reports,
             )
+            self.trials[t.number] = _view(values)
             self.n_finished += 1
         elif kind == REPORT:
             t = self._trial(body["number"])
             rep = TrialReport(body["step"], body["val"], body["metrics"])
-            self.trials[t.number] = Trial(
-                number=t.number,
-                arch=t.arch,
-                arch_hash=t.arch_hash,
-                parent=t.parent,
-                mutation=t.mutation,
-                seed=t.seed,
-                started_at=t.started_at,
-                proposal=t.proposal,
-                history=t.history,
-                intermediate={**t.intermediate, rep.step: rep.val},
-                reports=(*t.reports, rep),
+            values = dict(t.__dict__)
+            values.update(
+                intermediate={**t.intermediate, rep.step: rep.val}, reports=(*t.reports, rep)
             )
+            self.trials[t.number] = _view(values)
         elif kind == EVENT:
             self.events.append(
                 StudyEvent(len(self.events), body["kind"], body["payload"], record.at)
@@ -417,21 +463,24 @@ class Storage(ABC):
         replay.cursor = cursor
         return replay
 
-    @contextlib.contextmanager
-    def _writing(self, name: str) -> Iterator[tuple[_Replay, Callable[[list[Record]], None]]]:
-        """A write transaction on study ``name``: its replay, and a function to append."""
+    def _write(self, name: str, build: Callable[[_Replay], list[Record]]) -> _Replay:
+        """One write transaction on study ``name``.
+
+        ``build`` gets the up-to-date replay, checks the write against it
+        (raising leaves the log untouched) and returns the records to append;
+        they are appended and replayed, and the replay is returned.
+        """
         with self._lock:
             sid = self._study_id(name)
             try:
                 with self._backend_transaction():
                     replay = self._sync(name)
-
-                    def append(records: list[Record]) -> None:
+                    records = build(replay)
+                    if records:
                         replay.cursor = self._backend_append(sid, records)
                         for record in records:
                             replay.apply(record)
-
-                    yield replay, append
+                    return replay
             except BaseException:
                 # the transaction may have been rolled back after an append: re-read later
                 self._replays.pop(sid, None)
@@ -467,9 +516,7 @@ class Storage(ABC):
         """Append an event (e.g. ``kind="budget"``) to the study's own log."""
         check_text(kind, "kind", allow_none=False)
         record = Record(EVENT, event_body(kind, encode_config(payload)), self._clock())
-        with self._writing(name) as (replay, append):
-            append([record])
-            return replay.events[-1]
+        return self._write(name, lambda replay: [record]).events[-1]
 
     def study_events(self, name: str) -> list[StudyEvent]:
         """The study's events, in order of recording."""
@@ -483,9 +530,8 @@ class Storage(ABC):
 
         ``start.parent`` must be the number of an existing trial of the study.
         """
-        with self._writing(study) as (replay, append):
-            append([replay.start_record(start, self._clock())])
-            return replay.trials[-1]
+        now = self._clock()
+        return self._write(study, lambda replay: [replay.start_record(start, now)]).trials[-1]
 
     def finish_trial(self, study: str, number: int, outcome: TrialOutcome) -> Trial:
         """Append the outcome of a running trial; return the finished view.
@@ -493,10 +539,12 @@ class Storage(ABC):
         A second finish of the same trial raises :class:`TrialFinishedError`.
         """
         now = self._clock()
-        with self._writing(study) as (replay, append):
-            t = replay.running(number)
-            append([finish_record(t.number, outcome, now)])
-            return replay.trials[t.number]
+        n = to_int(number, "number")
+
+        def build(replay: _Replay) -> list[Record]:
+            return [finish_record(replay.running(n).number, outcome, now)]
+
+        return self._write(study, build).trials[n]
 
     def record_trial(self, study: str, start: TrialStart, outcome: TrialOutcome) -> Trial:
         """Append a trial's start and outcome in one atomic write.
@@ -506,11 +554,12 @@ class Storage(ABC):
         the write, as does ``finished_at``.
         """
         now = self._clock()
-        with self._writing(study) as (replay, append):
+
+        def build(replay: _Replay) -> list[Record]:
             first = replay.start_record(start, now)
-            n = len(replay.trials)
-            append([first, finish_record(n, outcome, now)])
-            return replay.trials[n]
+            return [first, finish_record(len(replay.trials), outcome, now)]
+
+        return self._write(study, build).trials[-1]
 
     def report(self, study: str, number: int, report: TrialReport) -> Trial:
         """Append an intermediate result of a RUNNING trial; return its view.
@@ -519,14 +568,17 @@ class Storage(ABC):
         :class:`DuplicateReportError` if it already reported ``report.step``.
         """
         now = self._clock()
-        with self._writing(study) as (replay, append):
-            t = replay.running(number)
+        n = to_int(number, "number")
+
+        def build(replay: _Replay) -> list[Record]:
+            t = replay.running(n)
             if report.step in t.intermediate:
                 raise DuplicateReportError(
-                    f"trial {t.number} of study {study!r} already reported step {report.step}"
+                    f"trial {n} of study {study!r} already reported step {report.step}"
                 )
-            append([Record(REPORT, report_body(t.number, report), now)])
-            return replay.trials[t.number]
+            return [Record(REPORT, report_body(n, report), now)]
+
+        return self._write(study, build).trials[n]
 
     def abandon_running(self, study: str) -> list[Trial]:
         """Finish every RUNNING trial as FAILED with error ``"interrupted"``.
@@ -537,11 +589,14 @@ class Storage(ABC):
         the abandoned trials (now FAILED), ordered by number.
         """
         now = self._clock()
-        with self._writing(study) as (replay, append):
-            numbers = [t.number for t in replay.trials if not t.is_finished]
-            if numbers:
-                append([finish_record(n, _INTERRUPTED, now) for n in numbers])
-            return [replay.trials[n] for n in numbers]
+        numbers: list[int] = []
+
+        def build(replay: _Replay) -> list[Record]:
+            numbers[:] = [t.number for t in replay.trials if not t.is_finished]
+            return [finish_record(n, _INTERRUPTED, now) for n in numbers]
+
+        replay = self._write(study, build)
+        return [replay.trials[n] for n in numbers]
 
     # -- trials: reads ------------------------------------------------------------
 
