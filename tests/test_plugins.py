@@ -163,7 +163,7 @@ def test_register_space_in_process(tiny_space: str, capsys: pytest.CaptureFixtur
     assert "best architecture" in capsys.readouterr().out
     bench = ["bench", "--space", tiny_space, "--strategies", "rs,delta-nas,bananas"]
     assert (
-        main([*bench, "--budgets", "3,6", "--seeds", "2", "--workers", "1", "--no-progress"]) == 0
+        main([*bench, "--budgets", "3,6", "--seeds", "2", "--jobs", "1", "--no-progress"]) == 0
     )
     out = capsys.readouterr().out
     assert "tiny-test / d" in out and "delta-nas" in out
@@ -200,7 +200,7 @@ def test_register_strategy_and_predictor() -> None:
         strategy = DeltaNAS(predictor="my-ridge", n_init=2)
         space = _space()
         from einnas.study.runner import run_search
-        from einnas.study.storage import open_storage
+        from einnas.study.factory import open_storage
         from einnas.study.study import Study
 
         table = TabularBenchmark.from_records(space, _records(space))

@@ -300,11 +300,18 @@ def test_parents_are_earlier_visible_successes(
 ) -> None:
     trials = _reference_trials(setup, space_name, strategy)
     by_number = {t.number: t for t in trials}
+    # a decision sees the first ``history`` results in the order they arrived
+    arrived = sorted(
+        (t for t in trials if t.is_finished and not t.interrupted),
+        key=lambda t: t.finish_order if t.finish_order is not None else -1,
+    )
+    position = {t.number: i for i, t in enumerate(arrived)}
     children = [t for t in trials if t.parent is not None]
     for child in children:
         parent = by_number[child.parent]  # type: ignore[index]
         assert parent.number < child.number
-        assert parent.proposal <= child.proposal - WORKERS  # only the visible prefix
+        assert child.history is not None
+        assert position[parent.number] < child.history  # only results it could see
         assert parent.state is TrialState.COMPLETE
         if not setup.finite:  # einspace records what the mutation did
             assert child.mutation is not None

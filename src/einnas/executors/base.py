@@ -41,6 +41,11 @@ class Executor(ABC):
         done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
         return set(done)
 
+    def poll_done(self, futures: Collection[Future[EvalResult]]) -> set[Future[EvalResult]]:
+        """The ones of ``futures`` already done, without waiting (the loop records them before
+        its next decision, so a decision sees every result that has arrived)."""
+        return {f for f in futures if f.done()}
+
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Release workers (no-op by default)."""
 

@@ -56,6 +56,10 @@ class SimulatedExecutor(Executor):
         self._submitted += 1
         return fut
 
+    def poll_done(self, futures: Collection[Future[EvalResult]]) -> set[Future[EvalResult]]:
+        """Nothing ends before the clock gets there: only :meth:`wait_first` moves it."""
+        return set()
+
     def wait_first(self, futures: Collection[Future[EvalResult]]) -> set[Future[EvalResult]]:
         if not futures:
             return set()

@@ -504,6 +504,13 @@ def run_search(
             drop_checkpoint(job.number)
             finished(trial)
 
+    def collect(done: set[Future[EvalResult]]) -> None:
+        for fut in sorted(done, key=lambda f: running[f].number):
+            job = running.pop(fut)
+            record(job, fut.result())
+        if done and fidelity is not None:
+            prune(fidelity.hopeless([c.view() for c in s.cands.values()], arrivals_left()))
+
     pending: list[_Job] = resumed_jobs()
     try:
         while True:
@@ -516,16 +523,13 @@ def run_search(
                     break
                 fut = executor.submit(job.task)
                 running[fut] = job
+                collect(executor.poll_done(running))  # results that are in already
             overhead += time.perf_counter() - t0
             if not running:
                 break
             done = executor.wait_first(running)
             t0 = time.perf_counter()
-            for fut in sorted(done, key=lambda f: running[f].number):
-                job = running.pop(fut)
-                record(job, fut.result())
-            if fidelity is not None:
-                prune(fidelity.hopeless([c.view() for c in s.cands.values()], arrivals_left()))
+            collect(done)
             overhead += time.perf_counter() - t0
         if fidelity is not None:
             prune([n for n, c in s.cands.items() if not c.done and c.values])
