@@ -68,7 +68,8 @@ Examples:
   einnas search --space nb201 --dataset cifar10 --strategy re --budget 150 --seed 0 \\
       --storage runs.db --study s1
   einnas search --space transnas-micro --dataset class_scene --strategy ls --budget 100
-  einnas search --space einspace --dataset path/to/unseen_nas_folder --seed-archs resnet18 --workers 2
+  einnas search --space einspace --dataset path/to/unseen_nas_folder --seed-archs resnet18 \\
+      --max-params 12000000 --workers 2     # a seed must fit --max-params (ResNet-18: 11.2M)
 """,
     )
     p.add_argument(
@@ -168,7 +169,8 @@ Examples:
         "--max-params",
         type=int,
         default=None,
-        help="parameter budget of sampled networks (default 1M for 1D, 5M for 2D)",
+        help="parameter budget of sampled networks (backbone; default 1M for 1D, 5M for 2D); "
+        "a --seed-archs architecture over it is refused before anything trains",
     )
     g.add_argument(
         "--max-macs",

@@ -15,7 +15,9 @@ reach worker processes too); the CLI flags ``--max-params`` / ``--max-activation
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from einnas.grammar.inference import Analysis, network_params
@@ -107,11 +109,25 @@ class SizeLimits:
             else _env_int(ENV_MAX_COMPILED_NODES, DEFAULT_MAX_COMPILED_NODES),
         )
 
-    def export_env(self) -> None:
-        """Make these the limits of this process and of the processes it starts."""
-        os.environ[ENV_MAX_PARAMS] = str(self.max_params)
-        os.environ[ENV_MAX_ACTIVATION_BYTES] = str(self.max_activation_bytes)
-        os.environ[ENV_MAX_COMPILED_NODES] = str(self.max_compiled_nodes)
+    @contextlib.contextmanager
+    def in_env(self) -> Iterator[None]:
+        """Within the block, these are the default limits of this process and of the processes
+        it starts (through the environment); the previous environment is restored after."""
+        values = {
+            ENV_MAX_PARAMS: str(self.max_params),
+            ENV_MAX_ACTIVATION_BYTES: str(self.max_activation_bytes),
+            ENV_MAX_COMPILED_NODES: str(self.max_compiled_nodes),
+        }
+        before = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def violations(self, analysis: Analysis, num_classes: int | None = None) -> list[str]:
         """What ``analysis`` exceeds, in words (empty when it fits).
