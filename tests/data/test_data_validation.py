@@ -125,7 +125,7 @@ DTYPES = st.sampled_from(
         "U3",
         "datetime64[s]",
         "object",
-    ]  # fmt: skip
+    ]
 )
 VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
