@@ -191,12 +191,27 @@ Examples:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)
 
-    t = sub.add_parser("trials", help="print the trials of a study in order")
+    t = sub.add_parser(
+        "trials",
+        help="print the trials of a study in order",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Print every trial of a study in order: number, state, validation and test accuracy (rounded
+to 2 decimals; --json keeps the exact values), parent and architecture.
+
+Examples:
+  einnas trials --storage runs.db --study s1
+  einnas trials --storage runs.db --study s1 --json > s1_trials.json
+  einnas report --storage runs.db          # names the studies when the file holds several
+""",
+    )
     t.add_argument(
         "--storage", default=DEFAULT_STORAGE, help=f"SQLite file (default {DEFAULT_STORAGE})"
     )
     t.add_argument(
-        "--study", required=True, help="study name (see `einnas trials --storage F --list`)"
+        "--study",
+        required=True,
+        help="study name (`einnas report --storage F` names the studies in F)",
     )
     t.add_argument(
         "--json",
