@@ -420,9 +420,9 @@ def _check_y(path: Path, y: npt.NDArray[Any], n: int, x_name: str) -> LabelArray
         raise DatasetError(
             f"{path} has dtype {y.dtype} with non-integer values: labels must be integer class indices"
         )
-    if len(y) and y.min() < 0:
+    if len(y) and float(y.min()) < 0:
         raise DatasetError(f"{path} contains negative labels (min {y.min()})")
-    if len(y) and y.max() >= MAX_CLASSES:
+    if len(y) and float(y.max()) >= MAX_CLASSES:
         raise DatasetError(
             f"{path} contains the label {y.max():.0f}: labels are class indices 0..K-1 with at "
             f"most {MAX_CLASSES:,} classes"

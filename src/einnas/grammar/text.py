@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from einnas.grammar.terminals import (
@@ -160,8 +161,8 @@ class _Tok:
     pos: int
 
 
-def _tokenize(text: str) -> list[_Tok]:
-    toks: list[_Tok] = []
+def _tokenize(text: str) -> Iterator[_Tok]:
+    """The tokens of ``text``, lazily: a parse that fails early does not read the rest."""
     pos = 0
     while True:
         m = _TOKEN.match(text, pos)
@@ -177,10 +178,9 @@ def _tokenize(text: str) -> list[_Tok]:
                 text,
                 start,
             )
-        toks.append(_Tok(kind, value, start))
+        yield _Tok(kind, value, start)
         pos = m.end()
-    toks.append(_Tok("end", "", len(text.rstrip()) if text.strip() else 0))
-    return toks
+    yield _Tok("end", "", len(text.rstrip()) if text.strip() else 0)
 
 
 def _short(value: str, limit: int = 40) -> str:
@@ -202,11 +202,14 @@ def _int_literal(value: str, text: str, pos: int) -> int:
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.toks = _tokenize(text)
+        self.tokens = _tokenize(text)
+        self.toks: list[_Tok] = []
         self.i = 0
         self.depth = 0  # modules open around the current position
 
     def peek(self) -> _Tok:
+        while self.i >= len(self.toks):  # the end token is never consumed, so this terminates
+            self.toks.append(next(self.tokens))
         return self.toks[self.i]
 
     def fail(self, message: str, tok: _Tok | None = None) -> ParseError:
