@@ -171,8 +171,15 @@ def build_training_search(spec: SearchSpec) -> tuple[SearchSpace[Any], Evaluator
         budget=Budget(max_params=spec.max_params, max_macs=spec.max_macs),
     )
     seeds = [seed_text(s) if s in SEED_NAMES + SEED_NAMES_1D else s for s in spec.seed_archs]
-    for text in seeds:
-        space.from_text(text)  # a clear error now rather than a failed trial later
+    for given, text in zip(spec.seed_archs, seeds):
+        # a clear error now rather than a failed trial later
+        params = space.analyze(space.from_text(text)).params
+        if params > spec.max_params:
+            raise SearchSpaceError(
+                f"seed architecture {given[:60]!r} has {params:,} backbone parameters, over "
+                f"--max-params {spec.max_params:,}: raise --max-params to at least {params:,} "
+                "or give a smaller seed"
+            )
     strategy = make_strategy(
         spec.strategy,
         tabular=False,

@@ -45,7 +45,7 @@ def test_draw_errors_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     code, _, err = run(
         capsys, "draw", "--arch", "sequential[computation[conv1d(3,8)], comp", "-o", png
     )
-    assert code == 2 and "einnas draw: error: column" in err
+    assert code == 2 and "einnas draw: error: line 1 column" in err
     permuted = "routing[permute(1,3,2), computation[linear16], permute(1,3,2)]"
     code, _, err = run(capsys, "draw", "--arch", permuted, "-o", png)
     assert code == 2 and "default input shape 1,40" in err and "--input-shape" in err

@@ -69,7 +69,7 @@ def test_check_reports_ok_and_invalid_lines(
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "ok 618 2x16x28x28"  # 3*9*16+16 conv + 16*10+10 head
-    assert lines[1].startswith("invalid 4: column 33: expected ','")
+    assert lines[1].startswith("invalid 4: line 4 column 33: expected ','")
     assert lines[2].startswith("invalid 5:") and "col2im" in lines[2]
     assert "Traceback" not in err
 

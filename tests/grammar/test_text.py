@@ -381,7 +381,7 @@ def test_parse_errors(kind: str, text: str, column: int, needles: list[str]) -> 
     for needle in needles:
         assert needle in err.reason, f"{kind}: {needle!r} not in {err.reason!r}"
     # the rendered message names the column and points at it
-    assert str(err).startswith(f"column {column}: ")
+    assert str(err).startswith(f"line 1 column {column}: ")
     assert str(err).splitlines()[-1].strip() == "^"
 
 

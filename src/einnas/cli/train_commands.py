@@ -7,9 +7,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from einnas.cli.grammar_commands import add_size_limit_args, size_limits
 from einnas.cli.search_commands import DEFAULT_STORAGE
+
+if TYPE_CHECKING:
+    from einnas.data.datasets import Dataset
+    from einnas.grammar import Module
 
 
 def add_parsers(sub: Any) -> None:
@@ -27,6 +32,7 @@ Examples:
   einnas train --arch best.txt --dataset mnist1d --epochs 64 --seed 0
   einnas train --arch "sequential[computation[conv1d(3,64)], computation[leakyrelu]]" \\
       --dataset mnist1d --epochs 4 --json
+  einnas train --arch big.txt --dataset path/to/folder --max-params 200000000
 """,
     )
     p.add_argument(
@@ -70,6 +76,7 @@ Examples:
         action="store_true",
         help='print one JSON line {"test_acc", "val_acc", "params", "seconds"}',
     )
+    add_size_limit_args(p)
     p.set_defaults(func=cmd_train)
 
     e = sub.add_parser(
@@ -116,14 +123,28 @@ Examples:
 # train
 
 
+def looks_like_path(arch: str) -> bool:
+    """Whether ``--arch`` names a file rather than holding a text: every architecture text has
+    a ``[`` (each module is written ``name[...]``), a file name (almost) never does."""
+    return bool(arch.strip()) and "[" not in arch
+
+
 def read_arch(arch: str) -> str:
-    """The architecture text of ``--arch``: a file's first non-empty, non-# line, or ``arch``."""
+    """The architecture text of ``--arch``: a file's first non-empty, non-# line, or ``arch``.
+
+    A value without ``[`` cannot be an architecture text, so it is read as a file name and a
+    missing file raises ``FileNotFoundError("no such file: PATH")``.
+    """
     path = Path(arch)
     try:
         is_file = path.is_file()
-    except OSError:  # e.g. a very long architecture text
+    except (OSError, ValueError):  # e.g. a very long architecture text, a NUL character
         is_file = False
     if not is_file:
+        if looks_like_path(arch):
+            if path.is_dir():
+                raise ValueError(f"--arch {arch}: is a directory, not an architecture file")
+            raise FileNotFoundError(f"no such file: {arch}")
         return arch.strip()
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -137,15 +158,24 @@ def _fmt(x: float | None) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from einnas.data.datasets import canonical_dataset_name
-    from einnas.evaluators.training import TrainingConfig, cached_dataset, train_and_evaluate
-    from einnas.grammar import parse, to_text
+    from einnas.evaluators.training import cached_dataset
+    from einnas.grammar import analyze, parse, to_text
 
     tree = parse(read_arch(args.arch))
     arch = to_text(tree)
+    limits = size_limits(args)
     data = cached_dataset(canonical_dataset_name(args.dataset), None)
+    limits.check(analyze(tree, data.input_shape), data.num_classes)  # before anything trains
+    with limits.in_env():  # the compiler inside the training refuses above the same limits
+        return _train(args, tree, arch, data)
+
+
+def _train(args: argparse.Namespace, tree: Module, arch: str, data: Dataset) -> int:
+    import torch
+
+    from einnas.evaluators.training import TrainingConfig, train_and_evaluate
+
     config = TrainingConfig(epochs=args.epochs, device=args.device, num_threads=args.threads)
     val_acc: float | None = None
     extra_seconds = 0.0
@@ -236,7 +266,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if args.run_dir is not None else Path("runs") / args.study
     weights: Path | None = Path(args.weights) if args.weights is not None else None
     if weights is not None and not weights.is_file():
-        raise FileNotFoundError(f"no weights file {weights}")
+        raise FileNotFoundError(f"no such file: {weights} (--weights)")
     if weights is None and (run_dir / "model.pt").is_file():
         weights = run_dir / "model.pt"
 

@@ -69,6 +69,16 @@ _ALIASES = {
 
 _MNIST1D_CACHE_VERSION = 1
 
+#: Most classes a data set may have (``num_classes`` = largest label + 1).
+MAX_CLASSES = 100_000
+
+# float32 holds magnitudes up to ~3.4e38 and, at full precision, down to ~1.2e-38; the per-channel
+# standardisation squares deviations, so inputs outside [_TINY, _HUGE] are standardised in float64
+# (and refused without standardisation) instead of silently becoming inf or zeros.
+_F32 = np.finfo(np.float32)
+_HUGE = 1e18
+_TINY = 1e-18
+
 
 class DatasetError(ValueError):
     """A data set is missing, malformed or unknown; the message says which file and why."""
@@ -104,8 +114,10 @@ class Dataset:
                 raise DatasetError(
                     f"{self.name}: {split} labels have shape {y.shape}, expected ({x.shape[0]},)"
                 )
-        if self.num_classes < 1:
-            raise DatasetError(f"{self.name}: num_classes must be >= 1, got {self.num_classes}")
+        if not 1 <= self.num_classes <= MAX_CLASSES:
+            raise DatasetError(
+                f"{self.name}: num_classes must be in 1..{MAX_CLASSES:,}, got {self.num_classes:,}"
+            )
 
     def _splits(self) -> list[tuple[str, FloatArray, LabelArray]]:
         return [
@@ -319,19 +331,75 @@ def _load_npy(path: Path) -> npt.NDArray[Any]:
     return arr
 
 
-def _check_x(path: Path, x: npt.NDArray[Any]) -> FloatArray:
+def _check_x(path: Path, x: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Inputs checked for rank, size, dtype (bool, integer or float) and finiteness, as loaded."""
     if x.ndim not in (3, 4):
         raise DatasetError(
             f"{path} has shape {x.shape} (rank {x.ndim}): inputs must be (N, C, L) or (N, C, H, W)"
         )
     if x.shape[0] == 0 or any(d == 0 for d in x.shape[1:]):
         raise DatasetError(f"{path} has shape {x.shape}: no examples or an empty dimension")
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise DatasetError(f"{path} has dtype {x.dtype}: inputs must be numeric")
-    xf = x.astype(np.float32)
-    if not np.isfinite(xf).all():
+    if x.dtype.kind not in "biuf":
+        raise DatasetError(
+            f"{path} has dtype {x.dtype}: inputs must be numeric (bool, integer or float)"
+        )
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DatasetError(f"{path} contains NaN or infinite values")
-    return xf
+    return x
+
+
+def _magnitudes(x: npt.NDArray[Any]) -> tuple[float, float]:
+    """Largest absolute value and smallest non-zero absolute value (``inf`` if all are zero)."""
+    if x.dtype.kind == "b":
+        return 1.0, 1.0
+    a = np.abs(x if x.dtype in (np.float16, np.float32) else x.astype(np.float64))
+    big = float(a.max())
+    nonzero = a[a != 0]
+    small = float(nonzero.min()) if nonzero.size else float("inf")
+    return big, small
+
+
+def _to_float32(
+    root: Path, raw: list[npt.NDArray[Any]], normalise: bool
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The three splits as float32 (standardised with the train statistics if ``normalise``),
+    refusing values that float32 cannot hold instead of turning them into inf or zeros."""
+    names = [root / f"{split}_x.npy" for split in SPLITS]
+    mags = [_magnitudes(x) for x in raw]
+    wide = any(big > _HUGE or small < _TINY for big, small in mags)
+    if not normalise:
+        for name, x, (big, small) in zip(names, raw, mags):
+            if big > float(_F32.max):
+                raise DatasetError(
+                    f"{name} holds values up to {big:.3g}, beyond float32's range "
+                    f"({float(_F32.max):.3g}): rescale the data (or load it with normalisation)"
+                )
+            if small < float(_F32.tiny) and x.dtype.kind == "f" and x.dtype.itemsize > 4:
+                raise DatasetError(
+                    f"{name} holds non-zero values as small as {small:.3g}, which float32 "
+                    f"rounds to zero or a denormal (< {float(_F32.tiny):.3g}): rescale the data "
+                    "(or load it with normalisation)"
+                )
+        out = [x.astype(np.float32) for x in raw]
+    elif wide:  # standardise in float64, then cast: the result is O(1) whatever the scale
+        scale = mags[0][0] or 1.0  # train's largest magnitude: its squares stay finite
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            scaled = [x.astype(np.float64) / scale for x in raw]
+            axes = (0, *range(2, scaled[0].ndim))
+            mean = scaled[0].mean(axis=axes, keepdims=True)
+            std = np.sqrt(((scaled[0] - mean) ** 2).mean(axis=axes, keepdims=True))
+            std[std == 0] = 1.0
+            out = [((x - mean) / std).astype(np.float32) for x in scaled]
+    else:
+        train, (val, test) = normalise_per_channel(*(x.astype(np.float32) for x in raw))
+        out = [train, val, test]
+    for name, x in zip(names, out):
+        if not np.isfinite(x).all():
+            raise DatasetError(
+                f"{name}: values overflow float32 after standardisation with the train split's "
+                "mean and std (this split's scale is far beyond train's): rescale the data"
+            )
+    return out[0], out[1], out[2]
 
 
 def _check_y(path: Path, y: npt.NDArray[Any], n: int, x_name: str) -> LabelArray:
@@ -341,52 +409,80 @@ def _check_y(path: Path, y: npt.NDArray[Any], n: int, x_name: str) -> LabelArray
         raise DatasetError(
             f"{path} has shape {y.shape}: labels must be a vector (N,) of class indices"
         )
-    integral = np.issubdtype(y.dtype, np.integer) or (
-        np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all()
-    )
-    if not integral:
+    if y.dtype.kind not in "iuf":
+        raise DatasetError(
+            f"{path} has dtype {y.dtype}: labels must be integer class indices "
+            "(an integer dtype, or floats with integral values)"
+        )
+    if len(y) != n:
+        raise DatasetError(f"{path} has {len(y)} labels but {x_name} has {n} examples")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
         raise DatasetError(
             f"{path} has dtype {y.dtype} with non-integer values: labels must be integer class indices"
         )
-    labels = y.astype(np.int64)
-    if len(labels) != n:
-        raise DatasetError(f"{path} has {len(labels)} labels but {x_name} has {n} examples")
-    if len(labels) and labels.min() < 0:
-        raise DatasetError(f"{path} contains negative labels (min {labels.min()})")
-    return labels
+    if len(y) and float(y.min()) < 0:
+        raise DatasetError(f"{path} contains negative labels (min {y.min()})")
+    if len(y) and float(y.max()) >= MAX_CLASSES:
+        raise DatasetError(
+            f"{path} contains the label {y.max():.0f}: labels are class indices 0..K-1 with at "
+            f"most {MAX_CLASSES:,} classes"
+        )
+    return y.astype(np.int64)
+
+
+def _check_classes(root: Path, ys: list[LabelArray]) -> int:
+    """``num_classes`` (largest train label + 1), checked against the other splits."""
+    train_path = root / "train_y.npy"
+    num_classes = int(ys[0].max()) + 1
+    for split, y in zip(SPLITS[1:], ys[1:]):
+        if len(y) and int(y.max()) >= num_classes:
+            raise DatasetError(
+                f"{root / f'{split}_y.npy'} contains the label {int(y.max())}, but the labels of "
+                f"{train_path} go up to {num_classes - 1} ({num_classes} classes): every class "
+                "must occur in the training split"
+            )
+    present = len(np.unique(ys[0]))
+    if present < 2:
+        raise DatasetError(f"{train_path} has {present} distinct label(s): need >= 2")
+    if num_classes > 2 * present:
+        raise DatasetError(
+            f"{train_path} uses {present} distinct labels but the largest is {num_classes - 1} "
+            f"({num_classes} classes, most of them without a training example): labels must be "
+            f"class indices 0..K-1; renumber them"
+        )
+    return num_classes
 
 
 def load_folder(path: str | os.PathLike[str], *, normalise: bool = True) -> Dataset:
     """An Unseen-NAS folder: ``{train,valid,test}_{x,y}.npy``, loaded as-is and checked.
 
-    Inputs must be ``(N, C, L)`` or ``(N, C, H, W)`` with the same per-example shape in every
-    split; labels integer class indices (``num_classes`` = largest label + 1).  With
-    ``normalise`` (the einspace protocol) every split is standardised per channel with the train
-    split's mean and std.
+    Inputs must be ``(N, C, L)`` or ``(N, C, H, W)`` of a numeric dtype, finite, with the same
+    per-example shape in every split; labels integer class indices (an integer dtype or
+    integral floats), ``>= 0``, ``num_classes`` = largest train label + 1 <= ``MAX_CLASSES``,
+    no larger label in validation or test, and at least half of the classes present in train.
+    With ``normalise`` (the einspace protocol) every split is standardised per channel with the
+    train split's mean and std (in float64 when the values are too large or too small to square
+    in float32); values that would become inf or zero in float32 are refused.  Every problem
+    raises :class:`DatasetError` naming the file.
     """
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} does not exist or is not a directory")
-    xs: list[FloatArray] = []
+    raw: list[npt.NDArray[Any]] = []
     ys: list[LabelArray] = []
     for split in SPLITS:
         x_path, y_path = root / f"{split}_x.npy", root / f"{split}_y.npy"
         x = _check_x(x_path, _load_npy(x_path))
         y = _check_y(y_path, _load_npy(y_path), len(x), x_path.name)
-        if xs and x.shape[1:] != xs[0].shape[1:]:
+        if raw and x.shape[1:] != raw[0].shape[1:]:
             raise DatasetError(
-                f"{x_path} has per-example shape {x.shape[1:]} but train_x.npy has {xs[0].shape[1:]}"
+                f"{x_path} has per-example shape {x.shape[1:]} but train_x.npy has {raw[0].shape[1:]}"
             )
-        xs.append(x)
+        raw.append(x)
         ys.append(y)
-    if normalise:
-        xs[0], (xs[1], xs[2]) = normalise_per_channel(xs[0], xs[1], xs[2])
-    num_classes = int(max(int(y.max()) for y in ys)) + 1
-    train_classes = len(np.unique(ys[0]))
-    if train_classes < 2:
-        raise DatasetError(
-            f"{root / 'train_y.npy'} has {train_classes} distinct label(s): need >= 2"
-        )
+    num_classes = _check_classes(root, ys)
+    xs = list(_to_float32(root, raw, normalise))
+    del raw
     name = root.resolve().name or str(root)
     return Dataset(
         name, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], tuple(xs[0].shape[1:]), num_classes

@@ -11,6 +11,7 @@ from einnas.grammar.inference import (
     analyze,
     network_params,
 )
+from einnas.grammar.limits import SizeLimitError, SizeLimits
 from einnas.grammar.mutation import MutationError, MutationRecord, mutate_tree
 from einnas.grammar.pcfg import Grammar
 from einnas.grammar.sampling import Budget, SamplingError, sample_tree
@@ -50,6 +51,8 @@ __all__ = [
     "SamplingError",
     "Sequential",
     "ShapeError",
+    "SizeLimitError",
+    "SizeLimits",
     "Terminal",
     "analyze",
     "arch_hash",

@@ -12,13 +12,16 @@ Grammar of the text (whitespace between tokens is ignored)::
 For b = 2 a branching module lists two inner modules; for b = 4 and 8 it lists the ONE shared
 structure that is repeated b times.  ``parse(to_text(t)) == t`` for every tree, and
 ``to_text`` of a parsed tree is the same string whatever the spacing of the input.
-Malformed text raises :class:`ParseError` naming the column and what was expected.
+Malformed text raises :class:`ParseError` (and nothing else) naming the line, the column and
+what was expected; module nesting deeper than :data:`MAX_NESTING` and integer literals longer
+than :data:`MAX_INT_DIGITS` digits are refused with a ParseError as well.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from einnas.grammar.terminals import (
@@ -35,16 +38,37 @@ from einnas.grammar.tree import Branching, Computation, Module, Routing, Sequent
 _MODULE_NAMES = ("sequential", "branching", "routing", "computation")
 
 
+#: Deepest module nesting the parser accepts.  Sampled trees are at most ``Grammar.max_depth``
+#: (100) modules deep; the bound keeps every recursive walk of a parsed tree (shape inference,
+#: printing, compiling) far below Python's recursion limit.
+MAX_NESTING = 200
+
+#: Longest integer literal (digits) the parser converts; every real argument has a few digits.
+MAX_INT_DIGITS = 18
+
+
 class ParseError(ValueError):
-    """Malformed architecture text; ``column`` is 1-based."""
+    """Malformed architecture text; ``line`` and ``column`` are 1-based.
+
+    Every malformed input raises this (and nothing else), so ``except ValueError`` keeps working.
+    """
 
     def __init__(self, message: str, text: str, position: int) -> None:
-        self.column = position + 1
+        position = max(0, min(position, len(text)))
+        line_start = text.rfind("\n", 0, position) + 1
+        self.position = position
+        self.line = text.count("\n", 0, position) + 1
+        self.column = position - line_start + 1
         self.reason = message
         self.text = text
-        snippet = text[max(0, position - 30) : position + 30].replace("\n", " ")
-        caret = " " * (min(position, 30)) + "^"
-        super().__init__(f"column {self.column}: {message}\n  {snippet}\n  {caret}")
+        line_end = text.find("\n", position)
+        line_text = text[line_start : len(text) if line_end < 0 else line_end]
+        at = position - line_start
+        snippet = line_text[max(0, at - 30) : at + 30].replace("\t", " ").replace("\r", " ")
+        caret = " " * (min(at, 30)) + "^"
+        super().__init__(
+            f"line {self.line} column {self.column}: {message}\n  {snippet}\n  {caret}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,8 +161,8 @@ class _Tok:
     pos: int
 
 
-def _tokenize(text: str) -> list[_Tok]:
-    toks: list[_Tok] = []
+def _tokenize(text: str) -> Iterator[_Tok]:
+    """The tokens of ``text``, lazily: a parse that fails early does not read the rest."""
     pos = 0
     while True:
         m = _TOKEN.match(text, pos)
@@ -154,25 +178,48 @@ def _tokenize(text: str) -> list[_Tok]:
                 text,
                 start,
             )
-        toks.append(_Tok(kind, value, start))
+        yield _Tok(kind, value, start)
         pos = m.end()
-    toks.append(_Tok("end", "", len(text.rstrip()) if text.strip() else 0))
-    return toks
+    yield _Tok("end", "", len(text.rstrip()) if text.strip() else 0)
+
+
+def _short(value: str, limit: int = 40) -> str:
+    """``value`` cut to ``limit`` characters for an error message."""
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _int_literal(value: str, text: str, pos: int) -> int:
+    digits = len(value.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ParseError(
+            f"integer literal of {digits} digits: at most {MAX_INT_DIGITS} digits are accepted",
+            text,
+            pos,
+        )
+    return int(value)
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.toks = _tokenize(text)
+        self.tokens = _tokenize(text)
+        self.toks: list[_Tok] = []
         self.i = 0
+        self.depth = 0  # modules open around the current position
 
     def peek(self) -> _Tok:
+        while self.i >= len(self.toks):  # the end token is never consumed, so this terminates
+            self.toks.append(next(self.tokens))
         return self.toks[self.i]
 
     def fail(self, message: str, tok: _Tok | None = None) -> ParseError:
         t = tok or self.peek()
-        found = "end of text" if t.kind == "end" else repr(t.value)
+        found = "end of text" if t.kind == "end" else repr(_short(t.value))
         return ParseError(f"{message}, found {found}", self.text, t.pos)
+
+    def integer(self, tok: _Tok) -> int:
+        """The value of an integer token, refusing literals too long to be a real argument."""
+        return _int_literal(tok.value, self.text, tok.pos)
 
     def expect(self, value: str, what: str) -> None:
         t = self.peek()
@@ -200,6 +247,19 @@ class _Parser:
                 f"expected a module (sequential, branching, routing or computation) as {where}{hint}"
             )
         self.i += 1
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ParseError(
+                f"nesting deeper than {MAX_NESTING} modules: this architecture text cannot be read",
+                self.text,
+                t.pos,
+            )
+        try:
+            return self.module_body(t)
+        finally:
+            self.depth -= 1
+
+    def module_body(self, t: _Tok) -> Module:
         if t.value == "sequential":
             self.expect("[", "after 'sequential'")
             first = self.module("the first child of sequential")
@@ -228,7 +288,7 @@ class _Parser:
         b_tok = self.peek()
         if b_tok.kind != "int":
             raise self.fail("expected the branching factor 2, 4 or 8")
-        b = int(b_tok.value)
+        b = self.integer(b_tok)
         if b not in (2, 4, 8):
             raise self.fail("expected the branching factor 2, 4 or 8", b_tok)
         self.i += 1
@@ -287,6 +347,14 @@ class _Parser:
         if t.value in _MODULE_NAMES:
             raise self.fail(f"expected {role_name} in {module}, not a module")
         self.i += 1
+        digits = len(t.value) - len(t.value.rstrip("0123456789"))
+        if digits > MAX_INT_DIGITS:
+            raise ParseError(
+                f"integer literal of {digits} digits in {_short(t.value)!r}: "
+                f"at most {MAX_INT_DIGITS} digits are accepted",
+                self.text,
+                t.pos + len(t.value) - digits,
+            )
         glued = split_glued(t.value)
         if glued is not None:
             term = Terminal(*glued)
@@ -297,19 +365,21 @@ class _Parser:
                 while True:
                     a = self.peek()
                     if a.kind != "int":
-                        raise self.fail(f"expected an integer argument of {t.value}")
-                    args.append(int(a.value))
+                        raise self.fail(f"expected an integer argument of {_short(t.value)}")
+                    args.append(self.integer(a))
                     self.i += 1
                     if self.peek().kind == "punct" and self.peek().value == ",":
                         self.i += 1
                         continue
-                    self.expect(")", f"to close the arguments of {t.value}")
+                    self.expect(")", f"to close the arguments of {_short(t.value)}")
                     break
             term = Terminal(t.value, tuple(args))
         problem = check_terminal(term)
         if problem is not None:
             if term.family not in FAMILY_ROLES:
-                problem = f"{problem}: expected {role_name} in {module}"
+                problem = (
+                    f"unknown operation {_short(term.family)!r}: expected {role_name} in {module}"
+                )
             raise ParseError(problem, self.text, t.pos)
         if role not in FAMILY_ROLES[term.family]:
             raise ParseError(f"{terminal_text(term)} is not {role_name}", self.text, t.pos)

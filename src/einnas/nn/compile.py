@@ -23,6 +23,11 @@ What the compiled module looks like:
 
 Parameters are initialised by PyTorch's default initialisers in a fixed order, so the network is
 deterministic given ``torch.manual_seed``.
+
+Before anything is allocated, the exact size of the tree (parameters, the largest per-example
+tensor, compiled nodes) is checked against :class:`einnas.grammar.SizeLimits` (``limits``, else
+the defaults and the ``EINNAS_MAX_*`` environment variables): a tree over a limit raises
+:class:`einnas.grammar.SizeLimitError` instead of asking PyTorch for gigabytes.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from torch import Tensor, nn
 
 from einnas.grammar.features import Feature
 from einnas.grammar.inference import Analysis, NodeInfo, analyze, head_params
+from einnas.grammar.limits import SizeLimits
 from einnas.grammar.terminals import Terminal
 from einnas.grammar.tree import Branching, Computation, Module, Path, Routing, Sequential
 from einnas.nn.ops import (
@@ -291,15 +297,19 @@ def compile_backbone(
     fuse: bool = True,
     inplace: bool = True,
     analysis: Analysis | None = None,
+    limits: SizeLimits | None = None,
 ) -> nn.Module:
     """Build the backbone of ``tree`` for inputs of shape ``input_shape`` (batch excluded).
 
     The module maps ``(B, *input_shape)`` to ``(B, *analyze(tree, input_shape).output.shape)``.
     ``fuse=False`` keeps im2col -> linear -> col2im unfused (same function and parameter count).
     ``inplace=False`` disables the in-place activations and residual adds (same function).
-    Raises :class:`einnas.grammar.InvalidArchitecture` for a tree invalid on this input.
+    Raises :class:`einnas.grammar.InvalidArchitecture` for a tree invalid on this input and
+    :class:`einnas.grammar.SizeLimitError` for one over ``limits`` (default
+    ``SizeLimits.from_env()``), before anything is allocated.
     """
     a = analysis if analysis is not None else analyze(tree, tuple(input_shape))
+    (limits if limits is not None else SizeLimits.from_env()).check(a)
     return _Compiler(a, fuse, inplace).module(tree, ())
 
 
@@ -310,16 +320,22 @@ def compile_network(
     *,
     fuse: bool = True,
     inplace: bool = True,
+    limits: SizeLimits | None = None,
 ) -> Network:
     """Build the full network (backbone + the paper's head) of ``tree``.
 
     Its parameter count is exactly ``network_params(analyze(tree, input_shape), num_classes)``.
+    A tree over ``limits`` (default ``SizeLimits.from_env()``: 100 M parameters, 256 MiB per
+    example for the largest tensor, 200,000 compiled nodes) raises
+    :class:`einnas.grammar.SizeLimitError` before anything is allocated.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     shape = tuple(int(d) for d in input_shape)
     a = analyze(tree, shape)
-    backbone = compile_backbone(tree, shape, fuse=fuse, inplace=inplace, analysis=a)
+    limits = limits if limits is not None else SizeLimits.from_env()
+    limits.check(a, num_classes)
+    backbone = compile_backbone(tree, shape, fuse=fuse, inplace=inplace, analysis=a, limits=limits)
     head = Head(a.output, num_classes)
     assert sum(p.numel() for p in head.parameters()) == head_params(a.output, num_classes)
     return Network(backbone, head, tree, shape, num_classes, a)
