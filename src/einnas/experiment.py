@@ -188,3 +188,72 @@ def build_training_search(spec: SearchSpec) -> tuple[SearchSpace[Any], Evaluator
         seed_archs=seeds,
     )
     return space, evaluator, strategy
+
+
+@dataclass(frozen=True)
+class ResolvedSearch:
+    """What :func:`resolve_space_and_strategy` found: the objects a study needs."""
+
+    space: SearchSpace[Any]
+    space_name: str
+    dataset: str | None
+    strategy: Strategy
+    evaluator: Evaluator | None
+
+
+def resolve_space_and_strategy(
+    space: SearchSpace[Any] | str,
+    strategy: str | Strategy,
+    *,
+    dataset: str | None = None,
+    benchmark_dir: str | None = None,
+    strategy_options: dict[str, Any] | None = None,
+) -> ResolvedSearch:
+    """A space (object or registered name) and a strategy (object or registered name).
+
+    A registered name brings its evaluator (a tabular lookup; training for einspace); a space
+    object has none (the caller evaluates).  Strategy names are made with the defaults of the
+    space's family (tabular slot spaces vs einspace trees) plus ``strategy_options``.
+    """
+    from einnas.spaces.base import FiniteSearchSpace
+
+    options = dict(strategy_options or {})
+    if isinstance(space, str):
+        name = strategy if isinstance(strategy, str) else "re"
+        spec = SearchSpec(
+            space=space,
+            dataset=dataset,
+            strategy=name,
+            benchmark_dir=benchmark_dir,
+            population=options.pop("population", None),
+            tournament=options.pop("tournament", None),
+            seed_archs=list(options.pop("seed_archs", []) or []),
+        )
+        sp, evaluator, built = build_search(spec)
+        if isinstance(strategy, str) and options:
+            built = make_strategy(
+                strategy,
+                tabular=spec.tabular,
+                population=spec.population,
+                tournament=spec.tournament,
+                seed_archs=spec.seed_archs,
+                **options,
+            )
+        return ResolvedSearch(
+            sp,
+            spec.space,
+            spec.dataset,
+            built if isinstance(strategy, str) else strategy,
+            evaluator,
+        )
+    if not isinstance(space, SearchSpace):
+        raise TypeError(
+            f"space must be a registered name or a search space object (sample, mutate, "
+            f"to_text, from_text, identity), got {type(space).__name__}"
+        )
+    if isinstance(strategy, str):
+        tabular = isinstance(space, FiniteSearchSpace)
+        strat = make_strategy(strategy, tabular=tabular, **options)
+    else:
+        strat = strategy
+    return ResolvedSearch(space, space.name, dataset, strat, None)

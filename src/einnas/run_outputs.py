@@ -89,6 +89,55 @@ def trial_record(t: Trial) -> dict[str, Any]:
     }
 
 
+TABLE_COLUMNS = (
+    "number",
+    "state",
+    "val",
+    "test",
+    "arch",
+    "parent",
+    "proposal",
+    "duration",
+    "error",
+    "started_at",
+    "finished_at",
+)
+
+
+def trial_table_rows(trials: list[Trial]) -> list[dict[str, Any]]:
+    """Flat rows of the trials (``trials --csv``, ``Study.trials_dataframe``).
+
+    The fixed columns :data:`TABLE_COLUMNS`, then one ``metrics.<name>`` column per scalar
+    metric that any trial has (lists and mappings, e.g. learning curves, are left out).
+    """
+    rows: list[dict[str, Any]] = []
+    metric_names: list[str] = []
+    for t in trials:
+        for key, value in t.metrics.items():
+            scalar = value is None or isinstance(value, bool | int | float | str)
+            if scalar and key not in metric_names:
+                metric_names.append(key)
+    for t in trials:
+        row: dict[str, Any] = {
+            "number": t.number,
+            "state": t.state.value,
+            "val": t.val,
+            "test": t.test,
+            "arch": t.arch,
+            "parent": t.parent,
+            "proposal": t.proposal,
+            "duration": t.duration,
+            "error": t.error,
+            "started_at": t.started_at,
+            "finished_at": t.finished_at,
+        }
+        for key in metric_names:
+            value = t.metrics.get(key)
+            row[f"metrics.{key}"] = value if not isinstance(value, list | dict) else None
+        rows.append(row)
+    return rows
+
+
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
