@@ -50,9 +50,17 @@ def emit(record: dict[str, Any]) -> None:
             f.write(line + "\n")
 
 
+_deadline = float("inf")
+
+
 def run(cmd: list[str], timeout: float, env: dict[str, str]) -> tuple[int, str, float]:
-    """Run ``cmd`` in its own process group; (exit code, output, seconds); 124 on timeout."""
+    """Run ``cmd`` in its own process group; (exit code, output, seconds); 124 on timeout.
+
+    The limit is also cut to what is left before the run's overall deadline."""
     start = time.perf_counter()
+    timeout = min(timeout, _deadline - start)
+    if timeout < 5:
+        return 125, "skipped: the run's overall time budget is spent", 0.0
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -90,12 +98,18 @@ def tail(out: str, n: int = 15) -> str:
 
 
 def main() -> int:
-    global _log
+    global _log, _deadline
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dry-run", action="store_true", help="every step on CPU, tiny sizes")
     ap.add_argument("--device", default=None, help="default cuda (cpu with --dry-run)")
     ap.add_argument("--job-workers", default=None, help="default job --workers (default 8,2,1)")
     ap.add_argument("--skip", default="", help="comma-separated steps to skip")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds for all steps together (default 280; 1200 with --dry-run)",
+    )
     args = ap.parse_args()
     dry = args.dry_run
     device = args.device or ("cpu" if dry else "cuda")
@@ -116,6 +130,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="einnas_gpu_check_"))
     summary: dict[str, Any] = {"measure": "summary", "device": device, "dry_run": dry}
     t0 = time.perf_counter()
+    _deadline = t0 + (args.budget or (1200.0 if dry else 280.0))
 
     # 1. environment and data ------------------------------------------------------------------
     probe = (
@@ -147,7 +162,7 @@ def main() -> int:
             cmd += ["--storage", str(db), "--out", str(tmp / f"run_w{w}"), "--no-progress"]
             if dry:
                 cmd += ["--budget", "3", "--epochs", "1", "--final-epochs", "1"]
-            rc, out, secs = run(cmd, 60 if dry else 100, env)
+            rc, out, secs = run(cmd, 200 if dry else 100, env)
             rec = {"measure": "default_job", "device": device, "workers": int(w), "rc": rc}
             rec["seconds"] = round(secs, 2)
             m = re.search(r"validation accuracy: (\S+)", out)
@@ -183,7 +198,7 @@ def main() -> int:
         else:
             cmd += ["--batch-size", "256", "--input-shape", "3,32,32", "--steps", "20"]
             cmd += ["--rounds", "5", "--warmup", "5"]
-        rc, out, secs = run(cmd, 120 if dry else 150, env)
+        rc, out, secs = run(cmd, 300 if dry else 150, env)
         found = False
         for line in out.splitlines():
             if line.startswith("{"):
@@ -216,7 +231,7 @@ def main() -> int:
             cmd += ["--networks", "2", "--epochs", "1", "--workers", "1,2", "--limit", "300"]
         else:
             cmd += ["--networks", "16", "--epochs", "8", "--workers", "1,2,4,8"]
-        rc, out, secs = run(cmd, 120 if dry else 170, env)
+        rc, out, secs = run(cmd, 300 if dry else 170, env)
         res = last_json(out, "training_throughput")
         if res is None:
             emit({"measure": "training_throughput", "rc": rc, "output_tail": tail(out, 25)})
@@ -230,7 +245,7 @@ def main() -> int:
     # 5. the CUDA tests -------------------------------------------------------------------------------
     if "cuda_tests" not in skip:
         cmd = [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda"]
-        rc, out, secs = run(cmd, 120, env)
+        rc, out, secs = run(cmd, 300 if dry else 120, env)
         m = re.search(r"(\d+) passed", out)
         s = re.search(r"(\d+) skipped", out)
         f = re.search(r"(\d+) failed", out)

@@ -17,6 +17,7 @@ Usage::
 
     python benchmarks/training_throughput.py --networks 4 --epochs 2      # a quick check
     python benchmarks/training_throughput.py --networks 24 --epochs 8     # the full figure
+    python benchmarks/training_throughput.py --device cuda --executor pool --workers 1,2,4,8
 
 Human-readable lines go to stderr; the last stdout line is one JSON object with, per worker
 count, ``networks_per_min``, ``seconds``, ``train_seconds`` (the networks' own training time,

@@ -12,9 +12,16 @@ training device), batches are gathered by index with a seeded ``torch.Generator`
 ``DataLoader``.  For a given seed a CPU run is deterministic (``torch.manual_seed`` fixes the
 initialisation, the generator the batch order).
 
+On CUDA (``device="cuda"``) the same protocol runs through a step-based loop built for GPUs:
+the whole training step is replayed from a CUDA graph, large networks train under bf16 autocast
+with channels-last tensors, every convolution runs the faster of cuDNN and im2col + matmul, and
+pool workers sharing one GPU each cap their share of its memory (see :class:`TrainingConfig`,
+:func:`gpu_plan`, :func:`share_device`, :mod:`einnas.nn.step`, :mod:`einnas.nn.convselect`).
+A CUDA out-of-memory error fails the trial (``failure == "oom"``) and frees its memory.
+
 Failures are results, not exceptions: too many parameters (checked from the tree before anything is
 built), a non-finite training loss and the wall-clock limit each give a :class:`TrainingResult`
-with ``error`` set.  Anything else (an invalid tree, out of memory) raises, and
+with ``error`` set.  Anything else (an invalid tree, host out of memory) raises, and
 :func:`einnas.evaluators.base.run_evaluation` turns it into a failed trial.
 """
 
@@ -132,7 +139,8 @@ def share_device(workers: int) -> None:
 def _guard_memory(device: torch.device) -> None:
     if device.type != "cuda" or _SHARED_WORKERS <= 1 or str(device) in _MEMORY_GUARDED:
         return
-    torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_HEADROOM / _SHARED_WORKERS), device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_HEADROOM / _SHARED_WORKERS), index)
     _MEMORY_GUARDED.add(str(device))
 
 
