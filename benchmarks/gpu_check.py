@@ -134,12 +134,15 @@ def main() -> int:
 
     # 1. environment and data ------------------------------------------------------------------
     probe = (
-        "import json, importlib.util, torch; from einnas.data import load_mnist1d; "
-        "d = load_mnist1d(); cuda = torch.cuda.is_available(); "
+        "import time; t0 = time.perf_counter(); import json, importlib.util, torch; "
+        "import einnas.cli; t1 = time.perf_counter(); from einnas.data import load_mnist1d; "
+        "d = load_mnist1d(); cuda = torch.cuda.is_available(); t2 = time.perf_counter(); "
+        "cuda and torch.zeros(1, device='cuda').sum().item(); t3 = time.perf_counter(); "
         "print(json.dumps({'measure': 'env', 'torch': torch.__version__, 'cuda': cuda, "
         "'gpu': torch.cuda.get_device_name(0) if cuda else None, "
         "'mnist1d_package': importlib.util.find_spec('mnist1d') is not None, "
-        "'mnist1d_sizes': list(d.sizes)}))"
+        "'mnist1d_sizes': list(d.sizes), 'import_seconds': round(t1 - t0, 2), "
+        "'cuda_init_seconds': round(t3 - t2, 2), 'cpus': __import__('os').cpu_count()}))"
     )
     rc, out, secs = run([PY, "-c", probe], 120, env)
     rec = last_json(out, "env") or {"measure": "env", "error": tail(out)}

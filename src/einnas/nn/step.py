@@ -52,6 +52,12 @@ class TrainStep:
         self.x_all = x_all
         self.y_all = y_all
         self.device = x_all.device
+        # a gathered batch is plain contiguous: keep channels-last data channels-last
+        self.channels_last = (
+            x_all.dim() == 4
+            and x_all.is_contiguous(memory_format=torch.channels_last)
+            and not x_all.is_contiguous()
+        )
         self.params: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
         self.bufs = [torch.zeros_like(p) for p in self.params]
         self.momentum = momentum
@@ -86,6 +92,8 @@ class TrainStep:
         for p in self.params:
             p.grad = None
         xb = self.x_all.index_select(0, idx)
+        if self.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
         yb = self.y_all.index_select(0, idx)
         with self._autocast():
             loss = F.cross_entropy(self.model(xb), yb)
