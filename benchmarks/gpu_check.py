@@ -13,6 +13,7 @@ is killed when it overruns, so one hang cannot eat the budget):
 4. ``throughput``: ``benchmarks/training_throughput.py`` — networks per minute with 1, 2, 4, 8
    workers on one GPU (the default job's candidates).
 5. ``cuda_tests``: ``pytest tests/cuda`` (the CUDA tests; they skip without a GPU).
+6. ``resnet18_b1024``: for information, if time is left, the ResNet-18s at batch 1024.
 
 Every measurement is printed as one JSON line (and appended to ``$OUT/gpu_check.jsonl`` when
 ``$OUT`` is set); the last line is a summary.  ``--dry-run`` runs every step on the CPU in tiny
@@ -264,6 +265,20 @@ def main() -> int:
             rec["output_tail"] = tail(out, 30)
         emit(rec)
         summary["cuda_tests"] = {k: rec[k] for k in ("rc", "passed", "skipped", "failed")}
+
+    # 6. (information, if time is left) ResNet-18 at batch 1024 --------------------------------------
+    if "resnet18_b1024" not in skip and not dry:
+        cmd = [PY, "benchmarks/network_speed.py", "--device", device]
+        cmd += ["--variants", "bf16-cl,bf16-cl-graph", "--batch-size", "1024"]
+        cmd += ["--input-shape", "3,32,32", "--steps", "5", "--rounds", "3", "--warmup", "4"]
+        rc, out, secs = run(cmd, 90, env)
+        res = last_json(out, "resnet18_summary")
+        if res is None:
+            emit({"measure": "resnet18_b1024", "rc": rc, "output_tail": tail(out, 10)})
+        else:
+            res["measure"] = "resnet18_b1024"
+            emit(res)
+            summary["resnet18_b1024"] = {k: v for k, v in res.items() if k != "measure"}
 
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     emit(summary)

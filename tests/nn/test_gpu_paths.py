@@ -58,6 +58,15 @@ def test_im2col_conv_matches_library(conv: nn.Conv1d | nn.Conv2d, shape: tuple[i
     torch.testing.assert_close(gx, gx_ref, rtol=1e-4, atol=1e-4)
 
 
+def test_im2col_conv_keeps_channels_last() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 6, 3, stride=1, padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 4, 7, 5).contiguous(memory_format=torch.channels_last)
+    y = conv_im2col(x, conv.weight, conv.bias, 1, 1)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, conv(x), rtol=1e-5, atol=1e-5)
+
+
 def test_autoselect_keeps_parameters_and_function() -> None:
     torch.manual_seed(0)
     net = compile_network(seed_tree("resnet18"), (3, 16, 16), 10)

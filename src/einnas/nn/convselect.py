@@ -64,12 +64,18 @@ def conv_im2col(
         return y
     batch, _, h, wd = x.shape
     kh, kw = weight.shape[-2:]
+    ho = (h + 2 * padding - kh) // stride + 1
+    wo = (wd + 2 * padding - kw) // stride + 1
     cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # (B, C*kh*kw, L)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        # channels-last in, channels-last out: (B, L, O) is already the NHWC layout
+        yt = torch.matmul(cols.transpose(1, 2), w.t())
+        if bias is not None:
+            yt = yt + bias.to(yt.dtype)
+        return yt.view(batch, ho, wo, out_ch).permute(0, 3, 1, 2)
     y = torch.matmul(w, cols)
     if bias is not None:
         y = y + bias.view(1, out_ch, 1).to(y.dtype)
-    ho = (h + 2 * padding - kh) // stride + 1
-    wo = (wd + 2 * padding - kw) // stride + 1
     return y.view(batch, out_ch, ho, wo)
 
 
