@@ -233,6 +233,7 @@ def main() -> int:
         cmd = [PY, "benchmarks/training_throughput.py", "--device", device, "--executor", "pool"]
         if dry:
             cmd += ["--networks", "2", "--epochs", "1", "--workers", "1,2", "--limit", "300"]
+            cmd += ["--step-loop"]
         else:
             cmd += ["--networks", "16", "--epochs", "8", "--workers", "1,2,4,8"]
         rc, out, secs = run(cmd, 300 if dry else 170, env)

@@ -123,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="keep the first LIMIT examples of every split (quick checks; default all)",
     )
+    parser.add_argument(
+        "--step-loop",
+        action="store_true",
+        help="force the GPU training loop (CUDA graphs on; on CPU: the same loop without "
+        "graphs) — how a CPU dry run exercises the GPU path",
+    )
     args = parser.parse_args(argv)
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     if args.networks < 1 or args.epochs < 1 or args.repeats < 1 or not worker_counts:
@@ -135,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         max_seconds=args.max_trial_seconds,
         num_threads=search.threads_per_worker,
         device=args.device,
+        cuda_graphs="on" if args.step_loop else "auto",
     )
     evaluator = TrainingEvaluator("mnist1d", config, limit=args.limit)
     data = evaluator.data  # generate and cache MNIST-1D before any clock starts
