@@ -183,6 +183,7 @@ def test_gpu_plan() -> None:
     assert small_net.cuda_graphs and small_net.conv_select
     big = gpu_plan(TrainingConfig(), 10**9, (3, 32, 32), cuda)
     assert big is not None and big.amp == torch.bfloat16 and big.channels_last
+    assert big.cudnn_benchmark and not small_net.cudnn_benchmark
     off = gpu_plan(
         TrainingConfig(amp="off", cuda_graphs="off", conv_select="off"), 10**9, (3, 32, 32), cuda
     )

@@ -152,6 +152,7 @@ class GpuPlan:
     channels_last: bool
     cuda_graphs: bool
     conv_select: bool
+    cudnn_benchmark: bool = False
 
 
 def gpu_plan(
@@ -172,13 +173,15 @@ def gpu_plan(
     def on(switch: str, auto: bool) -> bool:
         return switch == "on" or (switch == "auto" and cuda and auto)
 
-    amp = on(cfg.amp, macs * cfg.batch_size >= AMP_MIN_BATCH_MACS)
+    big = macs * cfg.batch_size >= AMP_MIN_BATCH_MACS
+    amp = on(cfg.amp, big)
     channels_last = on(cfg.channels_last, amp) and len(input_shape) == 3
     return GpuPlan(
         torch.bfloat16 if amp else None,
         channels_last,
         on(cfg.cuda_graphs, True) and cuda,
         on(cfg.conv_select, True),
+        cudnn_benchmark=cuda and big,  # a tiny network trains in less than cuDNN's search takes
     )
 
 
@@ -361,7 +364,7 @@ def train_and_evaluate(
         if plan is not None:
             _guard_memory(device)
             if device.type == "cuda":
-                torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick per layer
+                torch.backends.cudnn.benchmark = plan.cudnn_benchmark
                 torch.backends.cuda.matmul.allow_tf32 = True
             if plan.conv_select:
                 autoselect_convs(model)
