@@ -175,6 +175,19 @@ def main() -> int:
             rec["final_test"] = m.group(2) if m else None
             m = re.search(r"study (\S+): (\d+) trials", out)
             rec["trials"] = int(m.group(2)) if m else None
+            if m:  # how many trials failed
+                q = [PY, "-m", "einnas", "trials", "--storage", str(db), "--study", m.group(1)]
+                qrc, qout, _ = run([*q, "--json"], 40, env)
+                rows = None
+                for line in qout.splitlines():
+                    if line.startswith("["):
+                        try:
+                            rows = json.loads(line)
+                        except json.JSONDecodeError:
+                            rows = None
+                if rows is not None:
+                    bad = [r for r in rows if r.get("state") != "complete" or r.get("val") is None]
+                    rec["failed_trials"] = len(bad)
             if rc != 0:
                 rec["output_tail"] = tail(out)
             else:
