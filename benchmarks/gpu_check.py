@@ -177,7 +177,7 @@ def main() -> int:
             rec["trials"] = int(m.group(2)) if m else None
             if m:  # how many trials failed
                 q = [PY, "-m", "einnas", "trials", "--storage", str(db), "--study", m.group(1)]
-                qrc, qout, _ = run([*q, "--json"], 40, env)
+                _, qout, _ = run([*q, "--json"], 40, env)
                 rows = None
                 for line in qout.splitlines():
                     if line.startswith("["):
