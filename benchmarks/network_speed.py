@@ -17,6 +17,15 @@ Usage::
 
     python benchmarks/network_speed.py --batch-size 64 --input-shape 3,28,28 --steps 2 --rounds 5
 
+On a GPU, ``--device cuda --variants fp32,bf16-cl,bf16-cl-graph`` times each setting for both
+networks through einnas's training step (:class:`einnas.nn.step.TrainStep`: bf16 autocast,
+channels-last, the whole step replayed from a CUDA graph), one JSON line per variant and a
+summary line last; the einnas network's convolutions run the faster of cuDNN and im2col + matmul
+per layer (``--conv-select``)::
+
+    python benchmarks/network_speed.py --device cuda --batch-size 256 --input-shape 3,32,32 \
+        --steps 20 --rounds 5 --warmup 5 --variants fp32,bf16-cl,bf16-cl-graph
+
 On a machine shared with other jobs, ``--threads 1 --clock cpu`` times the process's own CPU
 time instead of elapsed time, which other jobs barely disturb.
 
