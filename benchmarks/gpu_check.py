@@ -13,7 +13,8 @@ is killed when it overruns, so one hang cannot eat the budget):
 4. ``throughput``: ``benchmarks/training_throughput.py`` — networks per minute with 1, 2, 4, 8
    workers on one GPU (the default job's candidates).
 5. ``cuda_tests``: ``pytest tests/cuda`` (the CUDA tests; they skip without a GPU).
-6. ``resnet18_b1024``: for information, if time is left, the ResNet-18s at batch 1024.
+6. ``graphs_ab``: for information, 8 candidates on 1 worker with and without CUDA graphs.
+7. ``resnet18_b1024``: for information, if time is left, the ResNet-18s at batch 1024.
 
 Every measurement is printed as one JSON line (and appended to ``$OUT/gpu_check.jsonl`` when
 ``$OUT`` is set); the last line is a summary.  ``--dry-run`` runs every step on the CPU in tiny
@@ -280,7 +281,27 @@ def main() -> int:
         emit(rec)
         summary["cuda_tests"] = {k: rec[k] for k in ("rc", "passed", "skipped", "failed")}
 
-    # 6. (information, if time is left) ResNet-18 at batch 1024 --------------------------------------
+    # 6. (information, if time is left) do CUDA graphs pay for the search's tiny networks? ---------
+    if "graphs_ab" not in skip:
+        ab: dict[str, Any] = {"measure": "cuda_graphs_ab", "device": device}
+        for label, extra in (("graphs", []), ("eager", ["--no-cuda-graphs"])):
+            cmd = [PY, "benchmarks/training_throughput.py", "--device", device]
+            cmd += ["--executor", "pool", "--workers", "1", *extra]
+            if dry:
+                cmd += ["--networks", "1", "--epochs", "1", "--limit", "300", "--step-loop"]
+            else:
+                cmd += ["--networks", "8", "--epochs", "8"]
+            rc, out, secs = run(cmd, 300 if dry else 60, env)
+            res = last_json(out, "training_throughput")
+            if res is None:
+                ab[label] = {"rc": rc, "output_tail": tail(out, 10)}
+            else:
+                row = res["results"]["1"]
+                ab[label] = {k: row[k] for k in ("seconds", "train_seconds", "failed")}
+        emit(ab)
+        summary["cuda_graphs_ab"] = {k: v for k, v in ab.items() if k not in ("measure", "device")}
+
+    # 7. (information, if time is left) ResNet-18 at batch 1024 --------------------------------------
     if "resnet18_b1024" not in skip and not dry:
         cmd = [PY, "benchmarks/network_speed.py", "--device", device]
         cmd += ["--variants", "bf16-cl,bf16-cl-graph", "--batch-size", "1024"]

@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         help="force the GPU training loop (CUDA graphs on; on CPU: the same loop without "
         "graphs) — how a CPU dry run exercises the GPU path",
     )
+    parser.add_argument(
+        "--no-cuda-graphs",
+        action="store_true",
+        help="train without CUDA graphs (eager steps; to see what the graphs gain)",
+    )
     args = parser.parse_args(argv)
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     if args.networks < 1 or args.epochs < 1 or args.repeats < 1 or not worker_counts:
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         max_seconds=args.max_trial_seconds,
         num_threads=search.threads_per_worker,
         device=args.device,
-        cuda_graphs="on" if args.step_loop else "auto",
+        cuda_graphs="off" if args.no_cuda_graphs else "on" if args.step_loop else "auto",
     )
     evaluator = TrainingEvaluator("mnist1d", config, limit=args.limit)
     data = evaluator.data  # generate and cache MNIST-1D before any clock starts
@@ -186,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "measure": "training_throughput",
         "device": args.device,
+        "cuda_graphs": config.cuda_graphs,
         "networks": len(tasks),
         "epochs": args.epochs,
         "dataset": "mnist1d",
