@@ -17,6 +17,15 @@ Usage::
 
     python benchmarks/network_speed.py --batch-size 64 --input-shape 3,28,28 --steps 2 --rounds 5
 
+On a GPU, ``--device cuda --variants fp32,bf16-cl,bf16-cl-graph`` times each setting for both
+networks through einnas's training step (:class:`einnas.nn.step.TrainStep`: bf16 autocast,
+channels-last, the whole step replayed from a CUDA graph), one JSON line per variant and a
+summary line last; the einnas network's convolutions run the faster of cuDNN and im2col + matmul
+per layer (``--conv-select``)::
+
+    python benchmarks/network_speed.py --device cuda --batch-size 256 --input-shape 3,32,32 \
+        --steps 20 --rounds 5 --warmup 5 --variants fp32,bf16-cl,bf16-cl-graph
+
 On a machine shared with other jobs, ``--threads 1 --clock cpu`` times the process's own CPU
 time instead of elapsed time, which other jobs barely disturb.
 
@@ -39,6 +48,8 @@ from torch import Tensor, nn
 
 from einnas.grammar import Module, analyze, network_params, parse
 from einnas.nn.compile import compile_network
+from einnas.nn.convselect import autoselect_convs
+from einnas.nn.step import TrainStep
 
 # ----------------------------------------------------------------------------------------------
 # The seed tree (from einnas.seeds when available; otherwise built here from einspace.md §4.6)
@@ -163,6 +174,65 @@ class Runner:
         return clock() - start
 
 
+class StepRunner:
+    """A network trained by :class:`einnas.nn.step.TrainStep` on a fixed batch (any device).
+
+    ``amp`` (bf16 autocast), ``channels_last`` and ``graph`` (the whole step replayed from a CUDA
+    graph; CUDA only) are the GPU settings of a variant; steps are timed with a device
+    synchronisation before reading the clock.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        device: torch.device,
+        amp: torch.dtype | None,
+        channels_last: bool,
+        graph: bool,
+    ) -> None:
+        net = net.to(device).train()
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.net = net
+        self.device = device
+        self.step = TrainStep(
+            net,
+            x.to(device),
+            y.to(device),
+            lr=0.04,
+            momentum=0.9,
+            weight_decay=3e-4,
+            amp=amp,
+            graph=graph,
+        )
+        self.idx = torch.arange(len(y), device=device)
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def steps(self, n: int) -> float:
+        self.sync()
+        start = time.perf_counter()
+        for _ in range(n):
+            self.step(self.idx)
+        self.sync()
+        return time.perf_counter() - start
+
+
+VARIANTS = {
+    # name: (amp, channels_last, cuda graph)
+    "fp32": (None, False, False),
+    "bf16": (torch.bfloat16, False, False),
+    "bf16-cl": (torch.bfloat16, True, False),
+    "fp32-graph": (None, False, True),
+    "bf16-cl-graph": (torch.bfloat16, True, True),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,6 +252,25 @@ def main() -> None:
         "a machine shared with other jobs (use with --threads 1)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--device",
+        default=None,
+        help="train on this device with einnas's training step (cpu, cuda, cuda:1); "
+        "default: the plain CPU loop of torch.optim.SGD",
+    )
+    ap.add_argument(
+        "--variants",
+        default="fp32",
+        help="with --device: comma-separated settings, each timed for both networks and "
+        f"printed as one JSON line: {', '.join(VARIANTS)} (default fp32)",
+    )
+    ap.add_argument(
+        "--conv-select",
+        choices=("off", "auto", "cudnn", "im2col"),
+        default="auto",
+        help="with --device: the einnas network's convolutions (auto: per layer the faster of "
+        "cuDNN and im2col + matmul, timed on first use; default auto)",
+    )
     args = ap.parse_args()
 
     if args.threads > 0:
@@ -189,59 +278,103 @@ def main() -> None:
     shape = tuple(int(d) for d in args.input_shape.replace("x", ",").split(","))
     if len(shape) != 3:
         ap.error("--input-shape must be C,H,W")
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variants {unknown}: choose from {', '.join(VARIANTS)}")
+    if args.device is None:
+        variants = ["cpu-plain"]
 
     tree, source = resnet18_tree()
     analysis = analyze(tree, shape)
-    torch.manual_seed(args.seed)
-    ours = compile_network(tree, shape, args.num_classes)
-    torch.manual_seed(args.seed)
-    ref = ReferenceResNet18(shape[0], args.num_classes)
-    ours_params = sum(p.numel() for p in ours.parameters())
-    ref_params = sum(p.numel() for p in ref.parameters())
     expected = network_params(analysis, args.num_classes)
     print(f"tree from {source}; analysed params {expected:,}")
-    print(f"einnas params {ours_params:,}   reference params {ref_params:,}")
-    if not ours_params == ref_params == expected:
-        raise SystemExit(
-            "parameter counts disagree: the two networks are not the same architecture"
-        )
-
     gen = torch.Generator().manual_seed(args.seed)
     x = torch.randn(args.batch_size, *shape, generator=gen)
     y = torch.randint(0, args.num_classes, (args.batch_size,), generator=gen)
-    runners = {"einnas": Runner(ours, x, y, args.clock), "reference": Runner(ref, x, y, args.clock)}
-    for r in runners.values():
-        r.steps(args.warmup)
 
-    ips: dict[str, list[float]] = {name: [] for name in runners}
-    order = list(runners)
-    for i in range(args.rounds):
-        for name in order if i % 2 == 0 else reversed(order):
-            seconds = runners[name].steps(args.steps)
-            ips[name].append(args.steps * args.batch_size / seconds)
-        print(
-            f"round {i + 1}/{args.rounds}: "
-            + "  ".join(f"{n} {ips[n][-1]:8.1f} img/s" for n in order),
-            flush=True,
-        )
+    summary: dict[str, object] = {}
+    result: dict[str, object] = {}
+    for variant in variants:
+        torch.manual_seed(args.seed)
+        ours = compile_network(tree, shape, args.num_classes)
+        torch.manual_seed(args.seed)
+        ref = ReferenceResNet18(shape[0], args.num_classes)
+        ours_params = sum(p.numel() for p in ours.parameters())
+        ref_params = sum(p.numel() for p in ref.parameters())
+        if not ours_params == ref_params == expected:
+            raise SystemExit(
+                "parameter counts disagree: the two networks are not the same architecture"
+            )
+        runners: dict[str, Runner | StepRunner]
+        if args.device is None:
+            runners = {
+                "einnas": Runner(ours, x, y, args.clock),
+                "reference": Runner(ref, x, y, args.clock),
+            }
+        else:
+            device = torch.device(args.device)
+            if device.type == "cuda":
+                torch.backends.cudnn.benchmark = True
+                torch.backends.cuda.matmul.allow_tf32 = True
+            if args.conv_select != "off":
+                autoselect_convs(ours, None if args.conv_select == "auto" else args.conv_select)
+            amp, channels_last, graph = VARIANTS[variant]
+            runners = {
+                "einnas": StepRunner(ours, x, y, device, amp, channels_last, graph),
+                "reference": StepRunner(ref, x, y, device, amp, channels_last, graph),
+            }
+        for r in runners.values():
+            r.steps(args.warmup)
 
-    ours_ips = statistics.median(ips["einnas"])
-    ref_ips = statistics.median(ips["reference"])
-    result = {
-        "ratio": round(ours_ips / ref_ips, 4),
-        "einnas_ips": round(ours_ips, 2),
-        "reference_ips": round(ref_ips, 2),
-        "einnas_params": ours_params,
-        "reference_params": ref_params,
-        "batch_size": args.batch_size,
-        "input_shape": list(shape),
-        "steps": args.steps,
-        "rounds": args.rounds,
-        "threads": torch.get_num_threads(),
-        "clock": args.clock,
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-    }
+        ips: dict[str, list[float]] = {name: [] for name in runners}
+        order = list(runners)
+        for i in range(args.rounds):
+            for name in order if i % 2 == 0 else reversed(order):
+                seconds = runners[name].steps(args.steps)
+                ips[name].append(args.steps * args.batch_size / seconds)
+            print(
+                f"{variant} round {i + 1}/{args.rounds}: "
+                + "  ".join(f"{n} {ips[n][-1]:8.1f} img/s" for n in order),
+                flush=True,
+            )
+
+        ours_ips = statistics.median(ips["einnas"])
+        ref_ips = statistics.median(ips["reference"])
+        result = {
+            "measure": "resnet18_train_throughput",
+            "variant": variant,
+            "ratio": round(ours_ips / ref_ips, 4),
+            "einnas_ips": round(ours_ips, 2),
+            "reference_ips": round(ref_ips, 2),
+            "einnas_params": ours_params,
+            "reference_params": ref_params,
+            "batch_size": args.batch_size,
+            "input_shape": list(shape),
+            "steps": args.steps,
+            "rounds": args.rounds,
+            "threads": torch.get_num_threads(),
+            "clock": args.clock if args.device is None else "wall+sync",
+            "device": args.device or "cpu",
+            "conv_select": args.conv_select if args.device is not None else "off",
+            "torch": torch.__version__,
+            "machine": platform.machine(),
+        }
+        graph_errors = [
+            r.step.graph_error
+            for r in runners.values()
+            if isinstance(r, StepRunner) and r.step.graph_error
+        ]
+        if graph_errors:
+            result["graph_errors"] = graph_errors
+        if args.device is not None and torch.device(args.device).type == "cuda":
+            result["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
+        summary[variant] = {k: result[k] for k in ("einnas_ips", "reference_ips", "ratio")}
+        if len(variants) > 1:
+            print(json.dumps(result), flush=True)
+        del runners, ours, ref
+    if len(variants) > 1:
+        result = {"measure": "resnet18_summary", "batch_size": args.batch_size, **summary}
     print(json.dumps(result))
 
 

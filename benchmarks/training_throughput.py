@@ -17,6 +17,7 @@ Usage::
 
     python benchmarks/training_throughput.py --networks 4 --epochs 2      # a quick check
     python benchmarks/training_throughput.py --networks 24 --epochs 8     # the full figure
+    python benchmarks/training_throughput.py --device cuda --executor pool --workers 1,2,4,8
 
 Human-readable lines go to stderr; the last stdout line is one JSON object with, per worker
 count, ``networks_per_min``, ``seconds``, ``train_seconds`` (the networks' own training time,
@@ -110,6 +111,29 @@ def main(argv: list[str] | None = None) -> int:
         default=search.max_trial_seconds,
         help=f"per-network time limit (default {search.max_trial_seconds}, the search's)",
     )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="cpu",
+        help="training device (default cpu); with cuda every worker trains on the same GPU",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="keep the first LIMIT examples of every split (quick checks; default all)",
+    )
+    parser.add_argument(
+        "--step-loop",
+        action="store_true",
+        help="force the GPU training loop (CUDA graphs on; on CPU: the same loop without "
+        "graphs) — how a CPU dry run exercises the GPU path",
+    )
+    parser.add_argument(
+        "--no-cuda-graphs",
+        action="store_true",
+        help="train without CUDA graphs (eager steps; to see what the graphs gain)",
+    )
     args = parser.parse_args(argv)
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     if args.networks < 1 or args.epochs < 1 or args.repeats < 1 or not worker_counts:
@@ -121,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         max_seconds=args.max_trial_seconds,
         num_threads=search.threads_per_worker,
+        device=args.device,
+        cuda_graphs="off" if args.no_cuda_graphs else "on" if args.step_loop else "auto",
     )
-    evaluator = TrainingEvaluator("mnist1d", config)
+    evaluator = TrainingEvaluator("mnist1d", config, limit=args.limit)
     data = evaluator.data  # generate and cache MNIST-1D before any clock starts
     archs = architectures(args.networks, args.seed, data.input_shape)
     seeds = np.random.SeedSequence(args.seed).generate_state(len(archs)).tolist()
@@ -157,11 +183,15 @@ def main(argv: list[str] | None = None) -> int:
             "networks_per_min": round(60 * len(tasks) / wall, 3),
             "train_seconds": round(sum(res.metrics.get("seconds", 0.0) for res in results), 2),
             "failed": sum(not res.ok for res in results),
+            "errors": sorted({str(res.error)[:200] for res in results if not res.ok}),
             "rounds": [round(s, 2) for s in seconds[w]],
         }
     base = rows[str(worker_counts[0])]["networks_per_min"]
     vals = {w: [res.val for res in outcomes[w]] for w in worker_counts}
     summary = {
+        "measure": "training_throughput",
+        "device": args.device,
+        "cuda_graphs": config.cuda_graphs,
         "networks": len(tasks),
         "epochs": args.epochs,
         "dataset": "mnist1d",

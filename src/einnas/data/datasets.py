@@ -270,9 +270,17 @@ def _mnist1d_arrays(num_samples: int, seed: int, cache: Path | None) -> dict[str
         pkg = "unknown"
     root = cache if cache is not None else cache_dir()
     path = root / f"mnist1d-v{_MNIST1D_CACHE_VERSION}-{pkg}-n{num_samples}-s{seed}.npz"
-    if path.exists():
+    candidates = [path]
+    if pkg == "unknown":
+        # mnist1d is not installed (a machine that only carries the cache, e.g. an offline GPU
+        # box): any cached file of these arguments will do, as nothing could regenerate it.
+        pattern = f"mnist1d-v{_MNIST1D_CACHE_VERSION}-*-n{num_samples}-s{seed}.npz"
+        candidates += sorted(root.glob(pattern)) if root.is_dir() else []
+    for candidate in candidates:
+        if not candidate.exists():
+            continue
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(candidate, allow_pickle=False) as z:
                 return {k: z[k] for k in ("x", "y", "x_test", "y_test")}
         except Exception:
             pass  # a corrupt cache file is regenerated below

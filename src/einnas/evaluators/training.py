@@ -12,17 +12,27 @@ training device), batches are gathered by index with a seeded ``torch.Generator`
 ``DataLoader``.  For a given seed a CPU run is deterministic (``torch.manual_seed`` fixes the
 initialisation, the generator the batch order).
 
+On CUDA (``device="cuda"``) the same protocol runs through a step-based loop built for GPUs:
+the whole training step is replayed from a CUDA graph, large networks train under bf16 autocast
+with channels-last tensors, every convolution runs the faster of cuDNN and im2col + matmul, and
+pool workers sharing one GPU each cap their share of its memory (see :class:`TrainingConfig`,
+:func:`gpu_plan`, :func:`share_device`, :mod:`einnas.nn.step`, :mod:`einnas.nn.convselect`).
+A CUDA out-of-memory error fails the trial (``failure == "oom"``) and frees its memory.
+
 Failures are results, not exceptions: too many parameters (checked from the tree before anything is
 built), a non-finite training loss and the wall-clock limit each give a :class:`TrainingResult`
-with ``error`` set.  Anything else (an invalid tree, out of memory) raises, and
+with ``error`` set.  Anything else (an invalid tree, host out of memory) raises, and
 :func:`einnas.evaluators.base.run_evaluation` turns it into a failed trial.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import time
 import weakref
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -34,16 +44,22 @@ from einnas.data.datasets import Dataset, canonical_dataset_name, load_dataset
 from einnas.evaluators.base import EvalResult
 from einnas.grammar import Module, analyze, network_params, parse
 from einnas.nn.compile import compile_network
+from einnas.nn.convselect import autoselect_convs
+from einnas.nn.step import TrainStep
 
 __all__ = [
+    "GpuPlan",
     "TrainingConfig",
     "TrainingEvaluator",
     "TrainingResult",
+    "gpu_plan",
     "resolve_device",
+    "share_device",
     "train_and_evaluate",
 ]
 
 Device = Literal["cpu", "cuda", "auto"]
+GpuSwitch = Literal["auto", "on", "off"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,13 @@ class TrainingConfig:
     ``max_seconds`` fails a run whose wall-clock time (training + evaluation) exceeds it (checked
     after every batch and every evaluation, so one very slow batch can overrun it);
     ``num_threads`` sets ``torch.set_num_threads`` in the evaluating process.
+
+    The GPU switches (``"auto"``, ``"on"`` or ``"off"``) act on CUDA only; CPU training ignores
+    them.  ``amp``: bf16 autocast (auto: on when a batch costs at least
+    :data:`AMP_MIN_BATCH_MACS` multiply-accumulates); ``channels_last``: channels-last images and
+    weights (auto: with bf16 on image inputs); ``cuda_graphs``: replay the whole training step
+    from a CUDA graph (auto: on); ``conv_select``: per layer shape, the faster of cuDNN and
+    im2col + matmul (auto: on; see :mod:`einnas.nn.convselect`).
     """
 
     epochs: int = 8
@@ -67,6 +90,10 @@ class TrainingConfig:
     num_threads: int | None = None
     eval_batch_size: int = 1024
     drop_last: bool = True
+    amp: GpuSwitch = "auto"
+    channels_last: GpuSwitch = "auto"
+    cuda_graphs: GpuSwitch = "auto"
+    conv_select: GpuSwitch = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -77,6 +104,85 @@ class TrainingConfig:
             raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+        for name in ("amp", "channels_last", "cuda_graphs", "conv_select"):
+            if getattr(self, name) not in ("auto", "on", "off"):
+                raise ValueError(
+                    f"{name} must be 'auto', 'on' or 'off', got {getattr(self, name)!r}"
+                )
+
+
+AMP_MIN_BATCH_MACS = 4e9
+"""``amp="auto"`` turns bf16 autocast on when one training batch costs at least this many
+multiply-accumulates (forward): below it a network is bound by kernel launches and the casts only
+add kernels (the default job's candidates, ~1M MACs per example, stay in fp32; ResNet-18 on
+32x32 images, ~0.16G, runs in bf16)."""
+
+MEMORY_HEADROOM = 0.9
+"""Share of the accelerator's memory that the pool workers sharing it may take together."""
+
+_SHARED_WORKERS = 1
+_MEMORY_GUARDED: set[str] = set()
+
+
+def share_device(workers: int) -> None:
+    """Declare that this process shares its accelerator with ``workers - 1`` other processes.
+
+    Called in every worker of a process pool.  On the first CUDA training of the process, the
+    caching allocator is then capped at ``MEMORY_HEADROOM / workers`` of the device's memory
+    (``torch.cuda.set_per_process_memory_fraction``), so that one big candidate cannot starve
+    the others: it fails with a CUDA out-of-memory error, which fails that trial only.
+    """
+    global _SHARED_WORKERS
+    _SHARED_WORKERS = max(1, int(workers))
+
+
+def _guard_memory(device: torch.device) -> None:
+    if device.type != "cuda" or _SHARED_WORKERS <= 1 or str(device) in _MEMORY_GUARDED:
+        return
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    torch.cuda.set_per_process_memory_fraction(min(1.0, MEMORY_HEADROOM / _SHARED_WORKERS), index)
+    _MEMORY_GUARDED.add(str(device))
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    """What the step-based training loop does: autocast dtype, channels-last, graphs, conv choice."""
+
+    amp: torch.dtype | None
+    channels_last: bool
+    cuda_graphs: bool
+    conv_select: bool
+    cudnn_benchmark: bool = False
+
+
+def gpu_plan(
+    cfg: TrainingConfig, macs: int, input_shape: tuple[int, ...], device: torch.device
+) -> GpuPlan | None:
+    """The GPU settings of a run, or ``None`` for the plain CPU loop.
+
+    On CUDA every ``"auto"`` switch is resolved (see :class:`TrainingConfig`).  On CPU the plain
+    loop of earlier versions runs (same results as always) unless a switch is ``"on"``: then the
+    step-based loop runs on CPU too (CUDA graphs are skipped there), which lets the GPU code path
+    be tested without a GPU.
+    """
+    cuda = device.type == "cuda"
+    switches = (cfg.amp, cfg.channels_last, cfg.cuda_graphs, cfg.conv_select)
+    if not cuda and "on" not in switches:
+        return None
+
+    def on(switch: str, auto: bool) -> bool:
+        return switch == "on" or (switch == "auto" and cuda and auto)
+
+    big = macs * cfg.batch_size >= AMP_MIN_BATCH_MACS
+    amp = on(cfg.amp, big)
+    channels_last = on(cfg.channels_last, amp) and len(input_shape) == 3
+    return GpuPlan(
+        torch.bfloat16 if amp else None,
+        channels_last,
+        on(cfg.cuda_graphs, True) and cuda,
+        on(cfg.conv_select, True),
+        cudnn_benchmark=cuda and big,  # a tiny network trains in less than cuDNN's search takes
+    )
 
 
 def resolve_device(device: str) -> torch.device:
@@ -155,11 +261,13 @@ _DEVICE_TENSORS: weakref.WeakKeyDictionary[Dataset, dict[tuple[str, str], tuple[
 _DEVICE_TENSORS = weakref.WeakKeyDictionary()
 
 
-def _split_tensors(dataset: Dataset, split: str, device: torch.device) -> tuple[Tensor, Tensor]:
+def _split_tensors(
+    dataset: Dataset, split: str, device: torch.device, channels_last: bool = False
+) -> tuple[Tensor, Tensor]:
     """One split (``train``, ``train+val``, ``val``, ``test``) as tensors on ``device``.
 
     On CPU the float32 arrays are shared without a copy; on an accelerator the copy is made once
-    per process and data set.
+    per process and data set (and memory format: ``channels_last`` for image batches).
     """
 
     def arrays() -> tuple[Any, Any]:
@@ -171,24 +279,50 @@ def _split_tensors(dataset: Dataset, split: str, device: torch.device) -> tuple[
             return dataset.val_x, dataset.val_y
         return dataset.test_x, dataset.test_y
 
+    def tensors() -> tuple[Tensor, Tensor]:
+        x, y = _as_tensors(*arrays(), device)
+        if channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
     if device.type == "cpu":
-        return _as_tensors(*arrays(), device)
+        return tensors()
     per_dataset = _DEVICE_TENSORS.setdefault(dataset, {})
-    key = (split, str(device))
+    key = (split, str(device) + ("/channels_last" if channels_last else ""))
     if key not in per_dataset:
-        per_dataset[key] = _as_tensors(*arrays(), device)
+        per_dataset[key] = tensors()
     return per_dataset[key]
 
 
 @torch.no_grad()
-def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
-    """Top-1 accuracy in %."""
+def _accuracy(
+    model: nn.Module, x: Tensor, y: Tensor, batch_size: int, amp: torch.dtype | None = None
+) -> float:
+    """Top-1 accuracy in % (under ``amp`` autocast when given)."""
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=y.device)
     for i in range(0, len(y), batch_size):
-        logits = model(x[i : i + batch_size])
+        with _autocast(x.device, amp):
+            logits = model(x[i : i + batch_size])
         correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum()
     return 100.0 * float(correct.item()) / max(1, len(y))
+
+
+def _autocast(device: torch.device, amp: torch.dtype | None) -> AbstractContextManager[Any]:
+    if amp is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=amp, cache_enabled=False)
+
+
+def _cosine_lr(base: float, epoch: int, epochs: int) -> float:
+    """``CosineAnnealingLR(T_max=epochs, eta_min=0)``'s learning rate in ``epoch`` (closed form)."""
+    return base * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
+
+
+def _oom_message(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if first.startswith("CUDA out of memory") else f"CUDA out of memory: {first}"
 
 
 def train_and_evaluate(
@@ -222,13 +356,75 @@ def train_and_evaluate(
         return result
 
     torch.manual_seed(seed)
-    model = compile_network(tree, dataset.input_shape, dataset.num_classes).to(device)
-    result.model = model
-    gen = torch.Generator().manual_seed(seed)
+    model: nn.Module | None = compile_network(tree, dataset.input_shape, dataset.num_classes)
+    assert model is not None
+    plan = gpu_plan(cfg, analysis.macs, dataset.input_shape, device)
+    oom: str | None = None
+    try:
+        if plan is not None:
+            _guard_memory(device)
+            if device.type == "cuda":
+                torch.backends.cudnn.benchmark = plan.cudnn_benchmark
+                torch.backends.cuda.matmul.allow_tf32 = True
+            if plan.conv_select:
+                autoselect_convs(model)
+            model = model.to(device)
+            if plan.channels_last:
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        else:
+            model = model.to(device)
+        assert model is not None
+        result.model = model
+        gen = torch.Generator().manual_seed(seed)
+        channels_last = plan is not None and plan.channels_last
+        split = "train+val" if final else "train"
+        train_x, train_y = _split_tensors(dataset, split, device, channels_last)
+        val_x, val_y = _split_tensors(dataset, "val", device, channels_last)
+        amp = plan.amp if plan is not None else None
+        if plan is None:
+            _train_plain(model, cfg, device, gen, train_x, train_y, val_x, val_y, result, start)
+        else:
+            _train_steps(
+                model, cfg, plan, device, gen, train_x, train_y, val_x, val_y, result, start
+            )
+        if final:
+            test_x, test_y = _split_tensors(dataset, "test", device, channels_last)
+            result.test = _accuracy(model, test_x, test_y, cfg.eval_batch_size, amp)
+        else:
+            result.val = result.val_curve[-1]
+    except _NonFinite as e:
+        result.error, result.failure = str(e), "nan"
+    except _Timeout as e:
+        result.error, result.failure = str(e), "timeout"
+    except torch.cuda.OutOfMemoryError as e:
+        oom = _oom_message(e)
+    if oom is not None:  # fail this trial only, and give its memory back for the next ones
+        result.error, result.failure, result.model = oom, "oom", None
+        model = None
+        gc.collect()
+        if device.type == "cuda" and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
+            torch.cuda.empty_cache()
+    result.seconds = time.perf_counter() - start
+    return result
 
-    train_x, train_y = _split_tensors(dataset, "train+val" if final else "train", device)
-    val_x, val_y = _split_tensors(dataset, "val", device)
 
+def _over_time(cfg: TrainingConfig, start: float) -> bool:
+    return cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+
+
+def _train_plain(
+    model: nn.Module,
+    cfg: TrainingConfig,
+    device: torch.device,
+    gen: torch.Generator,
+    train_x: Tensor,
+    train_y: Tensor,
+    val_x: Tensor,
+    val_y: Tensor,
+    result: TrainingResult,
+    start: float,
+) -> None:
+    """The CPU loop: ``torch.optim.SGD`` + ``CosineAnnealingLR``, a loss check every batch."""
     optimizer = torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
@@ -239,52 +435,94 @@ def train_and_evaluate(
     n_batches = n // bs if cfg.drop_last else math.ceil(n / bs)
     check_each_batch = device.type == "cpu"  # free on CPU; on GPU it would sync every batch
 
-    def over_time() -> bool:
-        return cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+    for epoch in range(cfg.epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(device)
+        total = torch.zeros((), device=device)
+        for b in range(n_batches):
+            idx = perm[b * bs : (b + 1) * bs]
+            loss = loss_fn(model(train_x[idx]), train_y[idx])
+            if check_each_batch and not math.isfinite(loss.item()):
+                raise _NonFinite(f"non-finite training loss in epoch {epoch + 1}, batch {b + 1}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+            if _over_time(cfg, start):
+                raise _Timeout(f"over the time limit of {cfg.max_seconds} s in epoch {epoch + 1}")
+        scheduler.step()
+        _end_epoch(model, cfg, epoch, total, n_batches, val_x, val_y, result, start, None)
 
+
+def _end_epoch(
+    model: nn.Module,
+    cfg: TrainingConfig,
+    epoch: int,
+    total: Tensor,
+    n_batches: int,
+    val_x: Tensor,
+    val_y: Tensor,
+    result: TrainingResult,
+    start: float,
+    amp: torch.dtype | None,
+) -> None:
+    mean_loss = float(total.item()) / max(1, n_batches)
+    if not math.isfinite(mean_loss):
+        raise _NonFinite(f"non-finite training loss in epoch {epoch + 1}")
+    result.train_loss.append(mean_loss)
+    result.epochs = epoch + 1
+    if not result.final:
+        result.val_curve.append(_accuracy(model, val_x, val_y, cfg.eval_batch_size, amp))
+    if _over_time(cfg, start):
+        raise _Timeout(f"over the time limit of {cfg.max_seconds} s after epoch {epoch + 1}")
+
+
+def _train_steps(
+    model: nn.Module,
+    cfg: TrainingConfig,
+    plan: GpuPlan,
+    device: torch.device,
+    gen: torch.Generator,
+    train_x: Tensor,
+    train_y: Tensor,
+    val_x: Tensor,
+    val_y: Tensor,
+    result: TrainingResult,
+    start: float,
+) -> None:
+    """The GPU loop: a :class:`~einnas.nn.step.TrainStep` (CUDA graph, autocast) per batch.
+
+    Same protocol, batch order and learning-rate schedule as :func:`_train_plain`; the loss is
+    checked once per epoch (no host synchronisation inside an epoch).
+    """
+    n = len(train_y)
+    bs = min(cfg.batch_size, n)
+    n_batches = n // bs if cfg.drop_last else math.ceil(n / bs)
+    step = TrainStep(
+        model,
+        train_x,
+        train_y,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        amp=plan.amp,
+        graph=plan.cuda_graphs,
+    )
     try:
         for epoch in range(cfg.epochs):
             model.train()
-            perm = torch.randperm(n, generator=gen).to(device)
+            step.set_lr(_cosine_lr(cfg.lr, epoch, cfg.epochs))
+            perm = torch.randperm(n, generator=gen).to(device, non_blocking=True)
             total = torch.zeros((), device=device)
             for b in range(n_batches):
-                idx = perm[b * bs : (b + 1) * bs]
-                loss = loss_fn(model(train_x[idx]), train_y[idx])
-                if check_each_batch and not math.isfinite(loss.item()):
-                    raise _NonFinite(
-                        f"non-finite training loss in epoch {epoch + 1}, batch {b + 1}"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach()
-                if over_time():
+                total += step(perm[b * bs : (b + 1) * bs])
+                if _over_time(cfg, start):
                     raise _Timeout(
                         f"over the time limit of {cfg.max_seconds} s in epoch {epoch + 1}"
                     )
-            scheduler.step()
-            mean_loss = float(total.item()) / max(1, n_batches)
-            if not math.isfinite(mean_loss):
-                raise _NonFinite(f"non-finite training loss in epoch {epoch + 1}")
-            result.train_loss.append(mean_loss)
-            result.epochs = epoch + 1
-            if not final:
-                result.val_curve.append(_accuracy(model, val_x, val_y, cfg.eval_batch_size))
-            if over_time():
-                raise _Timeout(
-                    f"over the time limit of {cfg.max_seconds} s after epoch {epoch + 1}"
-                )
-        if final:
-            test_x, test_y = _split_tensors(dataset, "test", device)
-            result.test = _accuracy(model, test_x, test_y, cfg.eval_batch_size)
-        else:
-            result.val = result.val_curve[-1]
-    except _NonFinite as e:
-        result.error, result.failure = str(e), "nan"
-    except _Timeout as e:
-        result.error, result.failure = str(e), "timeout"
-    result.seconds = time.perf_counter() - start
-    return result
+            _end_epoch(model, cfg, epoch, total, n_batches, val_x, val_y, result, start, plan.amp)
+    finally:
+        step.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,6 +566,10 @@ class TrainingEvaluator:
         """Train ``arch`` (canonical text) with ``seed`` and return its score."""
         result = train_and_evaluate(arch, self.data, self.config, seed, final=self.final)
         return result.to_eval_result()
+
+    def worker_started(self, workers: int) -> None:
+        """Pool-worker hook: this process is one of ``workers`` sharing the training device."""
+        share_device(workers)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description recorded in the study config."""

@@ -34,11 +34,17 @@ def failed_result(error: str) -> EvalResult:
     return EvalResult(None, None, {}, None, error)
 
 
-def _worker_init() -> None:
+def _worker_init(evaluator: Evaluator | None = None, workers: int = 1) -> None:
     """Leave Ctrl-C to the search process: a terminal's SIGINT reaches the whole process group,
     and a worker interrupted mid-evaluation would otherwise report a spurious failed trial
-    (the search process stops, and its running trials are closed as interrupted on resume)."""
+    (the search process stops, and its running trials are closed as interrupted on resume).
+
+    An evaluator with a ``worker_started(workers)`` method is told how many workers share the
+    machine (the training evaluator then caps each worker's share of GPU memory)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    hook = getattr(evaluator, "worker_started", None)
+    if callable(hook):
+        hook(workers)
 
 
 def _describe(exc: BaseException) -> str:
@@ -65,7 +71,12 @@ class ProcessPoolExecutor(Executor):
 
     def _new_pool(self) -> _StdPool:
         ctx = multiprocessing.get_context(START_METHOD)
-        return _StdPool(max_workers=self.workers, mp_context=ctx, initializer=_worker_init)
+        return _StdPool(
+            max_workers=self.workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(self.evaluator, self.workers),
+        )
 
     def _submit_inner(self, task: EvalTask) -> Future[EvalResult]:
         with self._lock:
