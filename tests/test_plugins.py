@@ -162,9 +162,7 @@ def test_register_space_in_process(tiny_space: str, capsys: pytest.CaptureFixtur
     assert main([*args, "--strategy", "ls", "--no-progress"]) == 0
     assert "best architecture" in capsys.readouterr().out
     bench = ["bench", "--space", tiny_space, "--strategies", "rs,delta-nas,bananas"]
-    assert (
-        main([*bench, "--budgets", "3,6", "--seeds", "2", "--jobs", "1", "--no-progress"]) == 0
-    )
+    assert main([*bench, "--budgets", "3,6", "--seeds", "2", "--jobs", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "tiny-test / d" in out and "delta-nas" in out
     assert main(["diagnose-doa", "--space", tiny_space, "--predictor", "ridge", "--n-archs",
@@ -199,8 +197,8 @@ def test_register_strategy_and_predictor() -> None:
         assert "my-ridge" in registry.predictor_names()
         strategy = DeltaNAS(predictor="my-ridge", n_init=2)
         space = _space()
-        from einnas.study.runner import run_search
         from einnas.study.factory import open_storage
+        from einnas.study.runner import run_search
         from einnas.study.study import Study
 
         table = TabularBenchmark.from_records(space, _records(space))

@@ -35,10 +35,31 @@ _API = {
 }
 _SUBMODULES = ("spaces", "strategies", "predictors", "registry", "fidelity", "study", "testing")
 
-__all__ = ["__version__", *sorted(_API), *_SUBMODULES]
+__all__ = [
+    "AskedTrial",
+    "FrozenTrial",
+    "Study",
+    "Trial",
+    "TrialFailed",
+    "TrialState",
+    "__version__",
+    "create_study",
+    "fidelity",
+    "load_study",
+    "open_storage",
+    "predictors",
+    "register_predictor",
+    "register_space",
+    "register_strategy",
+    "registry",
+    "spaces",
+    "strategies",
+    "study",
+    "testing",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from einnas import fidelity, predictors, registry, spaces, strategies, study
+    from einnas import fidelity, predictors, registry, spaces, strategies, study, testing
     from einnas.api import AskedTrial, Study, TrialFailed, create_study, load_study
     from einnas.registry import register_predictor, register_space, register_strategy
     from einnas.study.factory import open_storage

@@ -275,8 +275,8 @@ class Study:
                     running[pool.submit(_call, objective, trial)] = trial
                 if not running:
                     break
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in sorted(done, key=lambda f: running[f].number):
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in sorted(finished, key=lambda f: running[f].number):
                     trial = running.pop(fut)
                     value, seconds = fut.result()
                     frozen = self.tell(trial, value, duration=seconds)

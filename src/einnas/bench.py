@@ -124,7 +124,9 @@ class BenchConfig:
         if self.eta <= 1:
             raise ValueError(f"eta must be > 1, got {self.eta}")
         if self.mf_factor < 1:
-            raise ValueError(f"the multi-fidelity candidate factor must be >= 1, got {self.mf_factor}")
+            raise ValueError(
+                f"the multi-fidelity candidate factor must be >= 1, got {self.mf_factor}"
+            )
         if self.reference is not None and self.reference not in self.strategies:
             raise ValueError(
                 f"the reference {self.reference!r} is not among the strategies "
@@ -240,8 +242,11 @@ class BenchResult:
         """The reference's mean test value at the target budget (simulated-time runs)."""
         cfg = self.config
         budget = cfg.target_budget or cfg.max_budget
-        curves = [best_so_far(r, budget)[0][budget - 1] for r in self.runs
-                  if r.strategy == cfg.reference_strategy and len(r.val) >= budget]
+        curves = [
+            best_so_far(r, budget)[0][budget - 1]
+            for r in self.runs
+            if r.strategy == cfg.reference_strategy and len(r.val) >= budget
+        ]
         finite = [c for c in curves if math.isfinite(c)]
         return float(np.mean(finite)) if finite else None
 

@@ -242,8 +242,7 @@ class DoADiagnosticConfig:
 
         if self.predictor not in predictor_names():
             raise DiagnosticError(
-                f"--predictor must be one of {', '.join(predictor_names())}, got "
-                f"{self.predictor!r}"
+                f"--predictor must be one of {', '.join(predictor_names())}, got {self.predictor!r}"
             )
         if self.seeds < 1 or self.first_seed < 0:
             raise DiagnosticError(

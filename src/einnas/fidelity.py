@@ -127,9 +127,7 @@ class FidelityPolicy(ABC):
     def eta(self) -> float:
         """Reduction factor."""
 
-    def _ladders(
-        self, candidates: Sequence[Candidate]
-    ) -> dict[tuple[int, int], list[Candidate]]:
+    def _ladders(self, candidates: Sequence[Candidate]) -> dict[tuple[int, int], list[Candidate]]:
         """``{(bracket, rung step): candidates with a value there, best first}``.
 
         Ties go to the lower trial number.

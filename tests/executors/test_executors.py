@@ -28,7 +28,7 @@ from einnas.executors import Executor, InlineExecutor, make_executor
 from einnas.executors.pool import ProcessPoolExecutor
 from einnas.experiment import SearchSpec, build_search
 from einnas.study import InMemoryStorage, TrialState
-from einnas.study.runner import run_search, trial_seed
+from einnas.study.runner import replay_decisions, run_search, trial_seed
 
 BUDGET = 60
 SEED = 3
@@ -131,12 +131,16 @@ class SlowEvaluator:
 Row = tuple[int, str, int | None, str]  # proposal, arch, parent's proposal, state
 
 
+_REPLAYS: dict[tuple[str, str, int], list[int]] = {}  # (kind, strategy, workers) -> mismatches
+
+
 def _search(
     data_dir: Path,
     strategy: str,
     kind: str,
     wrap: Any = None,
     budget: int = BUDGET,
+    workers: int = WORKERS,
 ) -> list[Row]:
     spec = SearchSpec(
         space="nb201",
@@ -144,7 +148,7 @@ def _search(
         strategy=strategy,
         budget=budget,
         seed=SEED,
-        workers=WORKERS,
+        workers=workers,
         benchmark_dir=str(data_dir),
     )
     space, evaluator, strat = build_search(spec)
@@ -152,9 +156,10 @@ def _search(
         evaluator = wrap(evaluator)
     storage = InMemoryStorage()
     storage.create_study("s", {})
-    with make_executor(kind, evaluator, WORKERS) as executor:
-        outcome = run_search(storage, "s", space, strat, executor, budget, SEED, WORKERS)
+    with make_executor(kind, evaluator, workers) as executor:
+        outcome = run_search(storage, "s", space, strat, executor, budget, SEED, workers)
     assert outcome.finished == budget
+    _REPLAYS[(kind, strategy, workers)] = replay_decisions(storage, "s", space, strat, SEED)
     trials = storage.trials("s")
     by_number = {t.number: t for t in trials}
     rows = [
@@ -212,13 +217,19 @@ def test_pool_shutdown_waits_and_cancels_pending() -> None:
 
 @pytest.mark.benchmark_data
 @pytest.mark.parametrize("strategy", ["re", "ls"])
-def test_same_decisions_inline_pool_ray(data_dir: Path, ray_session: Any, strategy: str) -> None:
+def test_inline_pool_ray_searches_replay_from_their_logs(
+    data_dir: Path, ray_session: Any, strategy: str
+) -> None:
+    """Asynchronous on every executor: each log replays to the same decisions; one worker is
+    the same search everywhere."""
     runs = {kind: _search(data_dir, strategy, kind) for kind in KINDS}
-    inline = runs["inline"]
-    assert [r[0] for r in inline] == list(range(BUDGET))
-    assert any(r[2] is not None for r in inline)  # the strategy did build on earlier trials
-    assert runs["pool"] == inline
-    assert runs["ray"] == inline
+    for kind, rows in runs.items():
+        assert [r[0] for r in rows] == list(range(BUDGET)), kind
+        assert len({r[1] for r in rows}) == BUDGET, kind  # no duplicates
+        assert any(r[2] is not None for r in rows), kind  # built on earlier trials
+        assert _REPLAYS[(kind, strategy, WORKERS)] == [], kind
+    serial = {kind: _search(data_dir, strategy, kind, workers=1) for kind in ("inline", "pool")}
+    assert serial["pool"] == serial["inline"]
 
 
 @pytest.mark.benchmark_data
@@ -230,8 +241,11 @@ def test_failing_evaluations_become_failed_trials(data_dir: Path, ray_session: A
         want = TrialState.FAILED if _bucket(arch) in (0, 1) else TrialState.COMPLETE
         assert state == want.value, arch
     assert sum(r[3] == "failed" for r in inline) >= 5
-    assert runs["pool"] == inline
-    assert runs["ray"] == inline
+    for kind in ("pool", "ray"):  # the same rule on every executor, whatever the order
+        assert len(runs[kind]) == BUDGET
+        for _, arch, _, state in runs[kind]:
+            want = TrialState.FAILED if _bucket(arch) in (0, 1) else TrialState.COMPLETE
+            assert state == want.value, (kind, arch)
 
 
 def _dying_run(data_dir: Path, kind: str, die_at: int) -> list[Row]:

@@ -68,8 +68,15 @@ def _run(storage: Storage, strategy: str, budget: int, workers: int, **kw: Any) 
     space, ev = _space_eval()
     executor = SimulatedExecutor(kw.pop("evaluator", ev), workers)
     return run_search(
-        storage, "s", space, make_strategy(strategy, tabular=True), executor, budget, 7,
-        workers, **kw
+        storage,
+        "s",
+        space,
+        make_strategy(strategy, tabular=True),
+        executor,
+        budget,
+        7,
+        workers,
+        **kw,
     )
 
 

@@ -61,9 +61,7 @@ Examples:
     b.add_argument(
         "--strategies",
         default=",".join(STRATEGY_NAMES),
-        help=strategy_help(
-            f"comma-separated (default: the built-ins {', '.join(STRATEGY_NAMES)})"
-        ),
+        help=strategy_help(f"comma-separated (default: the built-ins {', '.join(STRATEGY_NAMES)})"),
     )
     b.add_argument(
         "--budgets", default="50,100,150", help="comma-separated query budgets (default 50,100,150)"

@@ -205,7 +205,6 @@ class TabularBenchmark:
             seconds = float(self._train_seconds[i]) * step / self.max_step
         return TabularResult(val=float(val[i]), test=float(test[i]), train_seconds=seconds)
 
-
     # -- building a table -------------------------------------------------------------------
 
     @classmethod

@@ -437,7 +437,9 @@ class DeltaNAS(Strategy):
         try:
             predictor = get_predictor(predictor).name
         except ValueError as exc:
-            raise ValueError(f"predictor must be 'ridge', 'mlp' or a registered one: {exc}") from None
+            raise ValueError(
+                f"predictor must be 'ridge', 'mlp' or a registered one: {exc}"
+            ) from None
         if selection not in ("top", "tournament"):
             raise ValueError(f"selection must be 'top' or 'tournament', got {selection!r}")
         self.n_init = n_init

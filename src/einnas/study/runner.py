@@ -102,7 +102,7 @@ def _better(trial: Trial, best: Trial | None) -> bool:
 
 
 def _outcome(res: EvalResult) -> TrialOutcome:
-    if res.ok:
+    if res.ok and res.val is not None:
         return TrialOutcome.complete(res.val, res.test, res.metrics, res.duration)
     return TrialOutcome.failed(res.error or "failed", res.metrics, res.duration)
 
@@ -229,8 +229,9 @@ class _Search:
             arrival = (r.metrics or {}).get(ARRIVAL_KEY)
             if isinstance(arrival, int):
                 return arrival, r.val
-        if t.state is TrialState.FAILED and t.metrics.get(ARRIVAL_KEY) is not None:
-            return int(t.metrics[ARRIVAL_KEY]), math.nan
+        arrival = t.metrics.get(ARRIVAL_KEY)
+        if t.state is TrialState.FAILED and isinstance(arrival, int):
+            return arrival, math.nan
         return None
 
     # -- decisions -----------------------------------------------------------------------
@@ -287,9 +288,9 @@ def run_search(
     sim_clock = getattr(executor, "advance_to", None)
     if callable(sim_clock):
         ends = [
-            float(t.metrics.get("sim_end", 0.0))
+            float(end)
             for t in storage.trials(study)
-            if isinstance(t.metrics.get("sim_end"), int | float)
+            if isinstance(end := t.metrics.get("sim_end"), int | float)
         ]
         sim_clock(max(ends, default=0.0))
     instant = (
