@@ -84,6 +84,22 @@ def time_workers(
     return time.perf_counter() - start, results
 
 
+def utilisation(results: list[EvalResult], workers: int) -> float | None:
+    """Busy time / (workers x span) after start-up: the span runs from the first evaluation's
+    start to the last one's end in the workers (``eval_start`` / ``eval_end``), so the pool's
+    start-up is excluded but every gap between evaluations counts against it."""
+    spans = [
+        (float(r.metrics["eval_start"]), float(r.metrics["eval_end"]))
+        for r in results
+        if "eval_start" in r.metrics and "eval_end" in r.metrics
+    ]
+    if not spans:
+        return None
+    busy = sum(b - a for a, b in spans)
+    span = max(b for _, b in spans) - min(a for a, _ in spans)
+    return round(busy / (workers * span), 4) if span > 0 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     search = SearchSpec(space="einspace1d")
     parser = argparse.ArgumentParser(
@@ -183,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             "networks_per_min": round(60 * len(tasks) / wall, 3),
             "train_seconds": round(sum(res.metrics.get("seconds", 0.0) for res in results), 2),
             "failed": sum(not res.ok for res in results),
+            "utilisation": utilisation(results, w),
             "errors": sorted({str(res.error)[:200] for res in results if not res.ok}),
             "rounds": [round(s, 2) for s in seconds[w]],
         }
@@ -196,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs,
         "dataset": "mnist1d",
         "results": rows,
+        "utilisation": {str(w): rows[str(w)]["utilisation"] for w in worker_counts},
         "speedup": {
             str(w): round(rows[str(w)]["networks_per_min"] / base, 3) for w in worker_counts
         },

@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from einnas.evaluators.base import Evaluator
     from einnas.executors.base import Executor
+    from einnas.experiment import SearchSpec
     from einnas.fidelity import FidelityPolicy
 
 __all__ = ["AskedTrial", "FrozenTrial", "Study", "TrialFailed", "create_study", "load_study"]
@@ -466,6 +467,44 @@ def create_study(
         seed=seed,
         workers=recorded_workers,
         evaluator=resolved.evaluator,
+        fidelity=fidelity,
+    )
+
+
+def study_for_spec(
+    spec: SearchSpec,
+    built: tuple[SearchSpace[Any], Evaluator, Strategy] | None = None,
+    *,
+    storage: str | os.PathLike[str] | Storage | None,
+    study_name: str | None = None,
+    fidelity: FidelityPolicy | None = None,
+) -> Study:
+    """The study of a full :class:`~einnas.experiment.SearchSpec` (what ``einnas search`` runs).
+
+    Created, or resumed when it exists with the same space, dataset, strategy, seed and
+    fidelity; a resumed study keeps its recorded number of workers.  ``built`` is the spec's
+    ``build_search`` result when the caller has it already.
+    """
+    from einnas.experiment import build_search
+
+    space, evaluator, strategy = built if built is not None else build_search(spec)
+    config = spec.config(evaluator, strategy)
+    if fidelity is not None:
+        config["fidelity"] = fidelity.describe()
+    name = study_name or spec.default_study_name()
+    log = StudyLog.create_or_load(open_storage(storage), name, config)
+    recorded = log.config.get("fidelity")
+    if recorded is not None and fidelity is None:
+        from einnas.fidelity import fidelity_from_config
+
+        fidelity = fidelity_from_config(recorded)
+    return Study(
+        log,
+        space,
+        strategy,
+        seed=spec.seed,
+        workers=int(log.config.get("workers", spec.workers)),
+        evaluator=evaluator,
         fidelity=fidelity,
     )
 

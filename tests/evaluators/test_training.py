@@ -164,3 +164,27 @@ def test_folder_dataset_through_evaluator(tmp_path: Path) -> None:
     res = ev.evaluate(TINY, 0)
     assert res.ok and res.val is not None
     assert ev.data.input_shape == (2, 6, 6) and ev.data.num_classes == 5
+
+
+def test_training_in_steps_continues_exactly(small: Dataset, tmp_path: Path) -> None:
+    """0 -> 1 then 1 -> 3 from the checkpoint equals 0 -> 3 straight (multi-fidelity rungs)."""
+    cfg = TrainingConfig(epochs=3, num_threads=1)
+    straight = train_and_evaluate(TINY, small, cfg, seed=4)
+    ckpt = str(tmp_path / "t.pt")
+    first = train_and_evaluate(TINY, small, cfg, seed=4, epochs=(0, 1), checkpoint=ckpt)
+    assert Path(ckpt).is_file() and first.epochs == 1 and len(first.val_curve) == 1
+    rest = train_and_evaluate(TINY, small, cfg, seed=4, epochs=(1, 3), checkpoint=ckpt)
+    assert first.val_curve + rest.val_curve == straight.val_curve
+    assert rest.val == straight.val and rest.epochs == 3
+    with pytest.raises(ValueError, match="holds epoch 1, not 2"):
+        train_and_evaluate(TINY, small, cfg, seed=4, epochs=(2, 3), checkpoint=ckpt)
+
+
+def test_evaluator_steps_report_the_curve(tmp_path: Path) -> None:
+    ev = TrainingEvaluator("mnist1d", TrainingConfig(epochs=3, num_threads=1), limit=256)
+    ckpt = str(tmp_path / "c.pt")
+    low = run_evaluation(ev, EvalTask(0, TINY, 1, from_step=0, to_step=1, checkpoint=ckpt))
+    assert low.ok and list(low.metrics["curve"]) == ["1"]
+    high = run_evaluation(ev, EvalTask(0, TINY, 1, from_step=1, to_step=3, checkpoint=ckpt))
+    assert high.ok and list(high.metrics["curve"]) == ["2", "3"]
+    assert high.val == high.metrics["curve"]["3"]

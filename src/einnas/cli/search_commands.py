@@ -153,6 +153,20 @@ Examples:
         action="store_true",
         help="record the benchmark's training time as each trial's duration",
     )
+    f = p.add_argument_group("multi-fidelity (stop hopeless candidates early)")
+    f.add_argument(
+        "--fidelity",
+        choices=("full", "asha", "hyperband"),
+        default=None,
+        help="full: every candidate trains all --epochs (default); asha: asynchronous "
+        "successive halving, candidates train --min-epochs first and only the best 1/--eta of "
+        "each rung go on (continuing from a checkpoint); hyperband: ASHA brackets that start at "
+        "different rungs. Tabular spaces use the fidelities the table records (nb201: 12, 200)",
+    )
+    f.add_argument("--min-epochs", type=int, default=1, help="epochs of the first rung (default 1)")
+    f.add_argument(
+        "--eta", type=float, default=3.0, help="reduction factor: the top 1/eta go on (default 3)"
+    )
     g = p.add_argument_group("training (einspace searches)")
     g.add_argument(
         "--epochs", type=int, default=8, help="training epochs per candidate (default 8)"
@@ -272,27 +286,53 @@ def _final_epochs(args: argparse.Namespace) -> int:
     return int(DEFAULT_JOB["final_epochs"]) if args.space is None else FINAL_EPOCHS
 
 
+def _fidelity(args: argparse.Namespace, spec: SearchSpec, evaluator: Any) -> Any:
+    """The multi-fidelity policy of ``--fidelity`` (None for full fidelity)."""
+    from einnas.fidelity import make_fidelity
+
+    name = args.fidelity or "full"
+    if name == "full":
+        return None
+    if spec.tabular:
+        rungs = tuple(evaluator.rungs())
+        if len(rungs) < 2:
+            raise ValueError(
+                f"{spec.space} records results at one fidelity only: --fidelity {name} needs a "
+                "table with several (e.g. nb201: 12 and 200 epochs)"
+            )
+        return make_fidelity(name, min_step=rungs[0], max_step=rungs[-1], eta=args.eta, rungs=rungs)
+    if not 1 <= args.min_epochs < spec.epochs:
+        raise ValueError(
+            f"--min-epochs must be between 1 and --epochs - 1 ({spec.epochs - 1}), "
+            f"got {args.min_epochs}"
+        )
+    return make_fidelity(name, min_step=args.min_epochs, max_step=spec.epochs, eta=args.eta)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from einnas.api import study_for_spec
     from einnas.executors import make_executor
-    from einnas.study.runner import run_search
-    from einnas.study.study import Study
 
     spec = _spec(args)
     final_epochs = _final_epochs(args)
     if not spec.tabular:
         print(f"preparing {spec.space} search on {spec.dataset} ...", file=sys.stderr)
     space, evaluator, strategy = build_search(spec)
+    fidelity = _fidelity(args, spec, evaluator)
     name = args.study or spec.default_study_name()
-    study = Study.create_or_load(args.storage, name, spec.config(evaluator, strategy))
-    workers = int(study.config.get("workers", spec.workers))
+    study = study_for_spec(
+        spec, (space, evaluator, strategy), storage=args.storage, study_name=name,
+        fidelity=fidelity,
+    )  # fmt: skip
+    workers = study.workers
     if workers != spec.workers:
         print(
-            f"resuming {name!r} with its recorded --workers {workers} (its decisions depend on it)",
+            f"resuming {name!r} with its recorded --workers {workers}",
             file=sys.stderr,
         )
-    done_before = sum(1 for t in study.trials() if t.is_finished and not t.interrupted)
+    done_before = sum(1 for t in study.trials if t.is_finished and not t.interrupted)
     if done_before:
         print(
             f"resuming study {name!r}: {done_before} finished trials in {args.storage}",
@@ -320,17 +360,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     kind = args.executor or ("inline" if workers == 1 else "pool")
     with make_executor(kind, evaluator, workers, args.ray_address) as executor:
-        outcome = run_search(
-            study.storage,
-            name,
-            space,
-            strategy,
-            executor,
-            spec.budget,
-            spec.seed,
-            workers,
-            on_trial,
-        )
+        outcome = study.search(spec.budget, executor=executor, on_trial=on_trial)
     bar.close()
     best = outcome.best
     if best is None:

@@ -77,8 +77,27 @@ class MultiFidelityEvaluator(Evaluator, Protocol):
 
 
 def run_evaluation(evaluator: Evaluator, task: EvalTask) -> EvalResult:
-    """Evaluate ``task`` and never raise: failures come back as results with ``error`` set."""
+    """Evaluate ``task`` and never raise: failures come back as results with ``error`` set.
+
+    The result's metrics also record ``cpu_seconds``: the CPU time of the evaluating process
+    during the evaluation (all its threads), the cost measure of compute-efficiency benchmarks,
+    and ``eval_start`` / ``eval_end``: wall-clock times (epoch seconds) of the evaluation in the
+    worker, from which worker utilisation is measured.
+    """
+    began = time.time()
     start = time.perf_counter()
+    cpu0 = time.process_time()
+    result = _evaluate(evaluator, task, start)
+    metrics = {
+        **result.metrics,
+        "cpu_seconds": time.process_time() - cpu0,
+        "eval_start": began,
+        "eval_end": time.time(),
+    }
+    return EvalResult(result.val, result.test, metrics, result.duration, result.error)
+
+
+def _evaluate(evaluator: Evaluator, task: EvalTask, start: float) -> EvalResult:
     try:
         if task.to_step is not None:
             if not isinstance(evaluator, MultiFidelityEvaluator):

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from einnas.data.datasets import Dataset, canonical_dataset_name, load_dataset
-from einnas.evaluators.base import EvalResult
+from einnas.evaluators.base import EvalResult, EvalTask
 from einnas.grammar import Module, analyze, network_params, parse
 from einnas.nn.compile import compile_network
 from einnas.nn.convselect import autoselect_convs
@@ -331,6 +331,9 @@ def train_and_evaluate(
     config: TrainingConfig | None = None,
     seed: int = 0,
     final: bool = False,
+    *,
+    epochs: tuple[int, int] | None = None,
+    checkpoint: str | None = None,
 ) -> TrainingResult:
     """Train ``tree_or_text`` on ``dataset`` with ``config`` from scratch and score it.
 
@@ -338,6 +341,12 @@ def train_and_evaluate(
     epoch, ``val`` = the last one.  Final phase: train on train + validation, ``test`` = test
     accuracy after the last epoch.  Returns a failed result (``error`` set) for too many
     parameters, a non-finite loss or the time limit; raises for an invalid tree.
+
+    Multi-fidelity (``epochs=(first, last)``): train epochs ``first + 1 .. last`` of the
+    ``config.epochs``-epoch protocol (the cosine schedule spans all of them), continuing from
+    ``checkpoint`` when ``first > 0``, and write ``checkpoint`` after epoch ``last`` unless it
+    is the protocol's last.  Training ``0 -> a`` then ``a -> b`` gives the same network as
+    ``0 -> b`` on CPU.  ``val_curve`` then holds the epochs trained by this call.
     """
     cfg = config if config is not None else TrainingConfig()
     start = time.perf_counter()
@@ -358,7 +367,8 @@ def train_and_evaluate(
     torch.manual_seed(seed)
     model: nn.Module | None = compile_network(tree, dataset.input_shape, dataset.num_classes)
     assert model is not None
-    plan = gpu_plan(cfg, analysis.macs, dataset.input_shape, device)
+    # a run in steps uses the plain loop on every device (its state is what a checkpoint holds)
+    plan = None if epochs is not None else gpu_plan(cfg, analysis.macs, dataset.input_shape, device)
     oom: str | None = None
     try:
         if plan is not None:
@@ -382,7 +392,17 @@ def train_and_evaluate(
         val_x, val_y = _split_tensors(dataset, "val", device, channels_last)
         amp = plan.amp if plan is not None else None
         if plan is None:
-            _train_plain(model, cfg, device, gen, train_x, train_y, val_x, val_y, result, start)
+            _train_plain(
+                model,
+                cfg,
+                device,
+                gen,
+                (train_x, train_y, val_x, val_y),
+                result,
+                start,
+                epochs=epochs,
+                checkpoint=checkpoint,
+            )
         else:
             _train_steps(
                 model, cfg, plan, device, gen, train_x, train_y, val_x, val_y, result, start
@@ -417,14 +437,19 @@ def _train_plain(
     cfg: TrainingConfig,
     device: torch.device,
     gen: torch.Generator,
-    train_x: Tensor,
-    train_y: Tensor,
-    val_x: Tensor,
-    val_y: Tensor,
+    data: tuple[Tensor, Tensor, Tensor, Tensor],
     result: TrainingResult,
     start: float,
+    *,
+    epochs: tuple[int, int] | None = None,
+    checkpoint: str | None = None,
 ) -> None:
-    """The CPU loop: ``torch.optim.SGD`` + ``CosineAnnealingLR``, a loss check every batch."""
+    """The CPU loop: ``torch.optim.SGD`` + ``CosineAnnealingLR``, a loss check every batch.
+
+    ``epochs=(first, last)`` trains only those epochs, resuming from / saving ``checkpoint``
+    (model, optimizer, schedule and batch-order generator: an exact continuation).
+    """
+    train_x, train_y, val_x, val_y = data
     optimizer = torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
@@ -434,8 +459,22 @@ def _train_plain(
     bs = min(cfg.batch_size, n)
     n_batches = n // bs if cfg.drop_last else math.ceil(n / bs)
     check_each_batch = device.type == "cpu"  # free on CPU; on GPU it would sync every batch
+    first, last = epochs if epochs is not None else (0, cfg.epochs)
+    if not 0 <= first < last <= cfg.epochs:
+        raise ValueError(f"epochs must satisfy 0 <= first < last <= {cfg.epochs}, got {epochs}")
+    if first > 0:
+        if checkpoint is None:
+            raise ValueError(f"continuing from epoch {first} needs its checkpoint")
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if int(state["epoch"]) != first:
+            raise ValueError(f"checkpoint {checkpoint} holds epoch {state['epoch']}, not {first}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        result.epochs = first
 
-    for epoch in range(cfg.epochs):
+    for epoch in range(first, last):
         model.train()
         perm = torch.randperm(n, generator=gen).to(device)
         total = torch.zeros((), device=device)
@@ -452,6 +491,26 @@ def _train_plain(
                 raise _Timeout(f"over the time limit of {cfg.max_seconds} s in epoch {epoch + 1}")
         scheduler.step()
         _end_epoch(model, cfg, epoch, total, n_batches, val_x, val_y, result, start, None)
+    if checkpoint is not None and last < cfg.epochs:
+        _save_checkpoint(
+            checkpoint,
+            {
+                "epoch": last,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": gen.get_state(),
+            },
+        )
+
+
+def _save_checkpoint(path: str, state: dict[str, Any]) -> None:
+    """Write ``state`` atomically (a kill mid-write leaves the previous file, or none)."""
+    import os
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
 
 
 def _end_epoch(
@@ -566,6 +625,34 @@ class TrainingEvaluator:
         """Train ``arch`` (canonical text) with ``seed`` and return its score."""
         result = train_and_evaluate(arch, self.data, self.config, seed, final=self.final)
         return result.to_eval_result()
+
+    needs_checkpoints = True  # multi-fidelity promotions continue from the rung's checkpoint
+
+    @property
+    def max_step(self) -> int:
+        """The protocol's number of epochs (the last rung of a multi-fidelity search)."""
+        return self.config.epochs
+
+    def evaluate_steps(self, task: EvalTask) -> EvalResult:
+        """Train epochs ``task.from_step + 1 .. task.to_step`` (continuing from the checkpoint).
+
+        ``metrics["curve"]`` holds the validation accuracy after each of those epochs.
+        """
+        to = self.config.epochs if task.to_step is None else task.to_step
+        result = train_and_evaluate(
+            task.arch,
+            self.data,
+            self.config,
+            task.seed,
+            final=self.final,
+            epochs=(task.from_step, to),
+            checkpoint=task.checkpoint,
+        )
+        out = result.to_eval_result()
+        curve = {str(task.from_step + i + 1): v for i, v in enumerate(result.val_curve)}
+        return EvalResult(
+            out.val, out.test, {**out.metrics, "curve": curve}, out.duration, out.error
+        )
 
     def worker_started(self, workers: int) -> None:
         """Pool-worker hook: this process is one of ``workers`` sharing the training device."""

@@ -442,7 +442,8 @@ def run_search(
                 study,
                 n,
                 TrialOutcome.pruned(
-                    cand.values[last], metrics={"step": last, "rungs": _keys(cand.values)}
+                    cand.values[last],
+                    metrics={"step": last, "rungs": _keys(cand.values), **_costs(cand.trial)},
                 ),
             )
             cand.done = True
@@ -487,14 +488,18 @@ def run_search(
             if step <= job.task.from_step or step in cand.trial.intermediate:
                 continue
             extra: dict[str, Any] = {}
-            if step in fidelity.rungs and not cand.values and step == to:
-                extra[ARRIVAL_KEY] = len(s.history)
+            if step == to:  # the rung: what the job cost, when it ended, its place in history
+                extra = {"seconds": res.duration, "at": time.time()}
+                if "cpu_seconds" in res.metrics:
+                    extra["cpu_seconds"] = res.metrics["cpu_seconds"]
+                if not cand.values:
+                    extra[ARRIVAL_KEY] = len(s.history)
             cand.trial = storage.report(study, job.number, TrialReport(step, val, extra or None))
         cand.values[to] = curve[to]
         if first:
             s._observe(cand.trial, curve[to], cand.arch)
         if to >= fidelity.max_step:
-            metrics = {**res.metrics, "rungs": _keys(cand.values)}
+            metrics = {**res.metrics, "rungs": _keys(cand.values), **_costs(cand.trial)}
             trial = storage.finish_trial(
                 study,
                 job.number,
@@ -549,6 +554,16 @@ def run_search(
         busy_seconds=busy,
         sim_seconds=getattr(executor, "clock", None),
     )
+
+
+def _costs(trial: Trial) -> dict[str, float]:
+    """Seconds and CPU seconds over all of a candidate's jobs (from its rung reports)."""
+    seconds = cpu = 0.0
+    for r in trial.reports:
+        m = r.metrics or {}
+        seconds += float(m.get("seconds") or 0.0)  # type: ignore[arg-type]
+        cpu += float(m.get("cpu_seconds") or 0.0)  # type: ignore[arg-type]
+    return {"total_seconds": seconds, "total_cpu_seconds": cpu}
 
 
 def _keys(values: dict[int, float]) -> dict[str, float]:

@@ -32,7 +32,7 @@ from einnas.study.trial import StudyEvent, StudyRecord, Trial, TrialState, json_
 
 __all__ = ["BUDGET_EVENT", "BUDGET_KEY", "IDENTITY_KEYS", "IncompatibleStudyError", "Study"]
 
-IDENTITY_KEYS: tuple[str, ...] = ("space", "dataset", "strategy", "seed")
+IDENTITY_KEYS: tuple[str, ...] = ("space", "dataset", "strategy", "seed", "fidelity")
 """Config keys that must match exactly when an existing study is loaded."""
 
 BUDGET_KEY = "budget"
