@@ -110,3 +110,18 @@ def test_registered_space_optimizes_without_objective(tmp_path: Path) -> None:
     again = einnas.load_study("nb", db)
     again.optimize(n_trials=3)
     assert len(again.trials) == 15
+
+
+def test_trials_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+    import io
+
+    from einnas.cli import main
+
+    db = str(tmp_path / "c.db")
+    study = einnas.create_study(_space(), strategy="rs", storage=db, study_name="c", seed=0)
+    study.optimize(lambda t: {"val": float(sum(t.arch)), "params": 3}, n_trials=4)
+    capsys.readouterr()
+    assert main(["trials", "--storage", db, "--study", "c", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 4 and rows[0]["state"] == "complete" and rows[0]["metrics.params"] == "3"

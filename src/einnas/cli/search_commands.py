@@ -239,6 +239,12 @@ Examples:
         action="store_true",
         help='a JSON list of {"number","proposal","arch","hash","parent","state","val","test"}',
     )
+    t.add_argument(
+        "--csv",
+        action="store_true",
+        help="CSV with a header: number, state, val, test, arch, parent, proposal, duration, "
+        "error, times, then one metrics.<name> column per scalar metric",
+    )
     t.set_defaults(func=cmd_trials)
 
 
@@ -418,6 +424,17 @@ def cmd_trials(args: argparse.Namespace) -> int:
     from einnas.study.study import Study
 
     study = Study.load(args.storage, args.study)
+    if getattr(args, "csv", False):
+        import csv
+
+        from einnas.run_outputs import trial_table_rows
+
+        table = trial_table_rows(study.trials())
+        fields = list(table[0]) if table else ["number", "state", "val", "test", "arch"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table)
+        return 0
     rows = [trial_row(t) for t in study.trials()]
     if args.json:
         print(json.dumps(rows))
