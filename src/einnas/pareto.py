@@ -82,9 +82,26 @@ def non_dominated_sort(points: npt.ArrayLike) -> list[list[int]]:
 
 
 def pareto_front(points: npt.ArrayLike) -> list[int]:
-    """Indices of the non-dominated rows (in row order)."""
-    fronts = non_dominated_sort(points)
-    return sorted(fronts[0]) if fronts else []
+    """Indices of the non-dominated rows (in row order); equal rows are all kept.
+
+    Sort-based, ``O(n log n + n f d)`` for a front of ``f`` points: fine for whole tables.
+    """
+    p = _points(points)
+    n = p.shape[0]
+    if n == 0:
+        return []
+    order = np.lexsort(p.T[::-1])  # lexicographic by column 0, then 1, ...
+    kept: list[int] = []
+    kept_rows = np.empty((0, p.shape[1]))
+    for i in order:
+        x = p[i]
+        if kept_rows.shape[0]:
+            dom = np.all(kept_rows <= x, axis=1) & np.any(kept_rows < x, axis=1)
+            if dom.any():
+                continue
+        kept.append(int(i))
+        kept_rows = np.vstack([kept_rows, x])
+    return sorted(kept)
 
 
 def crowding_distance(points: npt.ArrayLike) -> FloatArray:
@@ -152,6 +169,8 @@ def hypervolume(points: npt.ArrayLike, ref: npt.ArrayLike) -> float:
     p = p[np.all(p < r, axis=1)]
     if p.shape[0] == 0:
         return 0.0
+    if p.shape[1] <= 2:
+        return _hv(p, r)  # the sweep skips dominated points itself
     return _hv(p[pareto_front(p)], r)
 
 
