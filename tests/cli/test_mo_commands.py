@@ -110,3 +110,9 @@ def test_bench_objectives(data: Path, tmp_path: Path, capsys: pytest.CaptureFixt
         assert 0 < row["hv@10"] <= row["hv@20"] <= truth + 1e-9
         assert row["hv_se@20"] is not None
     assert np.asarray(result["true_front"]).shape[1] == 2
+
+
+def test_bench_objectives_refuses_unsupported_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "--objectives", "val,latency", "--simulate-time", "--seeds", "1"]
+    assert main(argv) == 2
+    assert "--simulate-time not supported with --objectives" in capsys.readouterr().err

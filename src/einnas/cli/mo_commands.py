@@ -69,6 +69,21 @@ def cmd_mo_bench(args: argparse.Namespace) -> int:
     from einnas.mo_bench import MOBenchConfig, MORun, format_mo_table, run_mo_bench
     from einnas.strategies import MO_STRATEGY_NAMES, STRATEGY_NAMES
 
+    unsupported = [
+        flag
+        for flag, on in (
+            ("--storage", args.storage is not None),
+            ("--simulate-time", args.simulate_time),
+            ("--workers", args.workers != 1),
+            ("--reference", args.reference is not None),
+        )
+        if on
+    ]
+    if unsupported:
+        raise ValueError(
+            f"{', '.join(unsupported)} not supported with --objectives (multi-objective studies "
+            "run on in-memory logs, one evaluation at a time)"
+        )
     strategies = tuple(s.strip().lower() for s in args.strategies.split(",") if s.strip())
     if args.strategies == ",".join(STRATEGY_NAMES):  # the single-objective default
         strategies = MO_STRATEGY_NAMES
