@@ -114,3 +114,29 @@ def test_export_study(
     assert load_torch(tmp_path / "t.pt").num_classes == 10
 
     assert main(["export", "--storage", db, "--study", "nope"]) == 2
+
+
+def test_export_pick_trade_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EINNAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    db, outdir = str(tmp_path / "runs.db"), str(tmp_path / "run")
+    argv = [
+        "search", "--space", "einspace1d", "--budget", "3", "--epochs", "1", "--final-epochs", "1",
+        "--population", "2", "--tournament", "2", "--storage", db, "--study", "p", "--out", outdir,
+        "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    from einnas.study.study import Study
+
+    trials = [t for t in Study.load(db, "p").trials() if t.val is not None]
+    smallest = min(trials, key=lambda t: (t.metrics["macs"], t.number))
+    base = ["export", "--storage", db, "--study", "p", "--format", "torch", "--run-dir", outdir]
+    assert main([*base, "-o", "small.pt", "--pick", "min macs"]) == 0
+    text = capsys.readouterr().out
+    assert f"trial {smallest.number} (--pick 'min macs')" in text and "UNTRAINED" in text
+    assert main([*base, "-o", "knee.pt", "--pick", "knee", "--objectives", "val,macs"]) == 0
+    assert "--pick 'knee'" in capsys.readouterr().out
+    assert main([*base, "--pick", "max val under macs<0"]) == 2

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from einnas.cli import mo_commands
 from einnas.cli.space_help import space_help, strategy_help
 from einnas.strategies import STRATEGY_NAMES
 from einnas.study.trial import Trial, TrialState
@@ -140,6 +141,7 @@ Examples:
         help="plot mean test accuracy vs queries (± standard error)",
     )
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    mo_commands.add_bench_arguments(b)
     b.set_defaults(func=cmd_bench)
 
     r = sub.add_parser(
@@ -172,6 +174,7 @@ Examples:
         help="best-so-far validation (and its test) vs trial number",
     )
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    mo_commands.add_report_arguments(r)
     r.set_defaults(func=cmd_report)
 
 
@@ -197,6 +200,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from einnas.bench import BenchConfig, RunRecord, format_table, run_bench
 
+    if getattr(args, "objectives", None):
+        return mo_commands.cmd_mo_bench(args)
     config = BenchConfig(
         space=args.space,
         dataset=args.dataset,
@@ -340,6 +345,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         listed = ", ".join(names) if names else "none"
         raise ValueError(f"no study named {name!r} in {args.storage} (studies: {listed})")
     study = Study.load(storage, name)
+    if getattr(args, "objectives", None) or getattr(args, "pick", None):
+        return mo_commands.cmd_mo_report(args, study, name)
     summary = _summary(study, args.storage)
     if args.plot:
         from einnas.viz.plots import plot_study_progress

@@ -116,6 +116,17 @@ Examples:
         default=None,
         help="run directory of the study's final training (default runs/<study>)",
     )
+    e.add_argument(
+        "--pick",
+        default=None,
+        help="export a trade-off instead of the best trial: 'knee' (of the Pareto front of "
+        "--objectives) or e.g. 'max val under macs<=3e6' (untrained unless --weights)",
+    )
+    e.add_argument(
+        "--objectives",
+        default=None,
+        help="objectives of --pick knee (default val:max,params:min)",
+    )
     e.set_defaults(func=cmd_export)
 
 
@@ -272,7 +283,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     arch: str | None = None
     source = ""
-    if weights is not None:
+    if getattr(args, "pick", None):
+        from einnas.cli.mo_commands import pick_trial
+        from einnas.objectives import parse_objectives
+
+        objectives = parse_objectives(args.objectives or "val:max,params:min")
+        picked = pick_trial(study.trials(), objectives, args.pick)
+        if picked is None:
+            raise ValueError(f"no trial of study {args.study!r} satisfies --pick {args.pick!r}")
+        arch, source = picked.arch, f"trial {picked.number} (--pick {args.pick!r})"
+        if args.weights is None:
+            weights = None  # the run directory's weights are the best trial's, not this one's
+    elif weights is not None:
         best_txt = (weights.parent if args.weights else run_dir) / "best.txt"
         if best_txt.is_file():
             arch, source = read_arch(str(best_txt)), str(best_txt)

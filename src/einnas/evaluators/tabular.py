@@ -48,9 +48,10 @@ class TabularEvaluator:
 
     def evaluate(self, arch: str, seed: int) -> EvalResult:
         table = self.table
-        result = table.lookup(table.space.from_text(arch))
+        parsed = table.space.from_text(arch)
+        result = table.lookup(parsed)
         duration = result.train_seconds if self.simulate_time else None
-        return EvalResult(result.val, result.test, {}, duration)
+        return EvalResult(result.val, result.test, dict(table.metrics_of(parsed)), duration)
 
     needs_checkpoints = False  # a lookup continues from nothing
 
@@ -75,7 +76,7 @@ class TabularEvaluator:
         duration = None
         if self.simulate_time and result.train_seconds is not None:
             duration = result.train_seconds * (step - task.from_step) / step
-        metrics: dict[str, Any] = {"step": step}
+        metrics: dict[str, Any] = {**table.metrics_of(arch), "step": step}
         if step != table.max_step:
             metrics["test_at_step"] = result.test
         test = result.test if step == table.max_step else None

@@ -610,11 +610,17 @@ class TrainingEvaluator:
     config: TrainingConfig = field(default_factory=TrainingConfig)
     final: bool = False
     limit: int | None = None
+    latency_batch: int | None = None
+    """When set, also time the trained network's forward pass on batches of this size
+    (:func:`einnas.latency.measure_latency`: 5 warm-up passes, median of 20) and record
+    ``latency_ms`` in the trial's metrics (a ``latency`` objective reads it)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset", canonical_dataset_name(self.dataset))
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
+        if self.latency_batch is not None and self.latency_batch < 1:
+            raise ValueError(f"latency_batch must be >= 1, got {self.latency_batch}")
 
     @property
     def data(self) -> Dataset:
@@ -624,7 +630,15 @@ class TrainingEvaluator:
     def evaluate(self, arch: str, seed: int) -> EvalResult:
         """Train ``arch`` (canonical text) with ``seed`` and return its score."""
         result = train_and_evaluate(arch, self.data, self.config, seed, final=self.final)
-        return result.to_eval_result()
+        out = result.to_eval_result()
+        if self.latency_batch is not None and result.ok and result.model is not None:
+            from einnas.latency import measure_latency
+
+            timing = measure_latency(
+                result.model, tuple(self.data.input_shape), batch_size=self.latency_batch
+            )
+            out.metrics.update(timing.metrics())
+        return out
 
     needs_checkpoints = True  # multi-fidelity promotions continue from the rung's checkpoint
 
@@ -665,5 +679,7 @@ class TrainingEvaluator:
             "dataset": self.dataset,
             "final": self.final,
             "limit": self.limit,
+            # recorded only when on, so that the configs of earlier studies stay as they were
+            **({"latency_batch": self.latency_batch} if self.latency_batch is not None else {}),
             **asdict(self.config),
         }

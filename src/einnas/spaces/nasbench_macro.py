@@ -141,6 +141,11 @@ class MacroTable(TabularBenchmark):
         """FLOPs."""
         return int(self._flops[self.space.index(arch)])
 
+    def metrics_of(self, arch: Sequence[int]) -> dict[str, float]:
+        """``params`` and ``flops`` as the benchmark records them (multi-objective search)."""
+        i = self.space.index(arch)
+        return {"params": float(self._params[i]), "flops": float(self._flops[i])}
+
 
 @lru_cache(maxsize=4)
 def _load_macro_table(folder: Path) -> MacroTable:

@@ -284,6 +284,21 @@ class NB201Table(TabularBenchmark):
                 out = {12: low, **out}
         return out
 
+    def metrics_of(self, arch: Sequence[int]) -> dict[str, float]:
+        """``latency`` (seconds), ``flops`` (MFLOPs) and ``params`` (millions) of the cell.
+
+        From ``nb201/nb201_cifar10_costs.csv`` (``metric_latency``, ``metric_flops``,
+        ``metric_params``), for CIFAR-10 only: the cost table was measured on CIFAR-10, and the
+        other datasets' networks differ in head and input size, so they get no costs (empty).
+        """
+        if self.dataset != "cifar10" or self.folder is None:
+            return {}
+        costs = nb201_cost_arrays(self.folder)
+        if costs is None:
+            return {}
+        i = self.space.index(arch)
+        return {name: float(values[i]) for name, values in costs.items()}
+
     @classmethod
     def load(cls, dataset: str = "cifar10", benchmark_dir: str | Path | None = None) -> NB201Table:
         """Load (cached per folder and dataset) the table of ``dataset``."""
@@ -389,3 +404,49 @@ def _nb201_train_seconds(folder: Path) -> npt.NDArray[np.float64] | None:
             f"{int(np.isnan(seconds).sum())} cells are missing (file {str(path)!r})"
         )
     return seconds
+
+
+NB201_COST_COLUMNS = {
+    "latency": "metric_latency",
+    "flops": "metric_flops",
+    "params": "metric_params",
+}
+"""Cost metric -> column of ``nb201/nb201_cifar10_costs.csv``."""
+
+
+@lru_cache(maxsize=4)
+def nb201_cost_arrays(folder: Path) -> dict[str, npt.NDArray[np.float64]] | None:
+    """``{"latency", "flops", "params"}`` arrays in index order (CIFAR-10 cost table), or
+    ``None`` when the file (or one of its cost columns) is absent."""
+    import csv
+
+    path = folder / "nb201" / "nb201_cifar10_costs.csv"
+    if not path.is_file():
+        return None
+    n = _SPACE.size()
+    out = {name: np.full(n, np.nan) for name in NB201_COST_COLUMNS}
+    op_index = _op_tuple_index()
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not set(NB201_COST_COLUMNS.values()) <= set(reader.fieldnames or ()):
+            return None
+        for line, row in enumerate(reader, start=2):
+            ops = tuple(row[f"hp_x{j}"] for j in range(6))
+            i = op_index.get(ops)
+            if i is None:
+                continue
+            for name, column in NB201_COST_COLUMNS.items():
+                try:
+                    out[name][i] = float(row[column])
+                except (TypeError, ValueError) as exc:
+                    raise BenchmarkDataError(
+                        f"nb201/nb201_cifar10_costs.csv line {line}: {column} is "
+                        f"{row[column]!r} (file {str(path)!r})"
+                    ) from exc
+    for name, values in out.items():
+        if np.isnan(values).any():
+            raise BenchmarkDataError(
+                f"nb201/nb201_cifar10_costs.csv: {int(np.isnan(values).sum())} cells lack "
+                f"{NB201_COST_COLUMNS[name]} (file {str(path)!r})"
+            )
+    return out

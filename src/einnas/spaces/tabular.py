@@ -140,6 +140,14 @@ class TabularBenchmark:
             return None
         return float(self._train_seconds[self.space.index(arch)])
 
+    def metrics_of(self, arch: Sequence[int]) -> dict[str, float]:
+        """Costs the table records for ``arch`` besides val/test (e.g. ``params``, ``flops``,
+        ``latency``), put into every lookup's metrics for multi-objective search.
+
+        Empty by default; NAS-Bench-201 (CIFAR-10) and NAS-Bench-Macro override it.
+        """
+        return {}
+
     @property
     def has_train_seconds(self) -> bool:
         """Whether the table records training times."""

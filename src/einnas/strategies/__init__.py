@@ -15,10 +15,14 @@ from einnas.strategies.base import Observation, Proposal, ProposalContext, Space
 from einnas.strategies.delta_nas import DeltaNAS
 from einnas.strategies.evolution import RegularisedEvolution
 from einnas.strategies.local_search import LocalSearch
+from einnas.strategies.multi_objective import MODeltaNAS, MORandomSearch, MORegularisedEvolution
 from einnas.strategies.random_search import RandomSearch
 
 STRATEGY_NAMES = ("rs", "re", "ls", "delta-nas", "bananas")
 """The built-in strategies (:func:`strategy_names` adds plug-ins and in-process registrations)."""
+
+MO_STRATEGY_NAMES = ("mo-rs", "mo-re", "mo-delta-nas")
+"""The built-in multi-objective strategies (option ``objectives``; :mod:`einnas.objectives`)."""
 
 DELTA_NAS_EINSPACE: dict[str, Any] = {
     "n_init": 10,
@@ -40,10 +44,14 @@ BANANAS_EINSPACE: dict[str, Any] = {"n_init": 10, "parents": 3, "mutations": 16,
 __all__ = [
     "BANANAS_EINSPACE",
     "DELTA_NAS_EINSPACE",
+    "MO_STRATEGY_NAMES",
     "STRATEGY_NAMES",
     "Bananas",
     "DeltaNAS",
     "LocalSearch",
+    "MODeltaNAS",
+    "MORandomSearch",
+    "MORegularisedEvolution",
     "Observation",
     "Proposal",
     "ProposalContext",
@@ -135,6 +143,32 @@ def _bananas(tabular: bool, seed_archs: Sequence[str] = (), **_: Any) -> Strateg
     return Bananas(**BANANAS_EINSPACE, seed_archs=seed_archs)
 
 
+def _mo_random_search(tabular: bool, objectives: Any = None, **_: Any) -> Strategy:
+    return MORandomSearch(objectives)
+
+
+def _mo_evolution(
+    tabular: bool,
+    population: int | None = None,
+    tournament: int | None = None,
+    objectives: Any = None,
+    **_: Any,
+) -> Strategy:
+    return MORegularisedEvolution(
+        objectives, population=population or (30 if tabular else 100), tournament=tournament or 10
+    )
+
+
+def _mo_delta_nas(tabular: bool, objectives: Any = None, **options: Any) -> Strategy:
+    known = ("n_init", "radius", "parents", "mutations", "eps", "alpha", "encoding")
+    kwargs = {k: options[k] for k in known if options.get(k) is not None}
+    if not tabular:
+        kwargs.setdefault("radius", 12)
+        kwargs.setdefault("parents", 3)
+        kwargs.setdefault("mutations", 16)
+    return MODeltaNAS(objectives, **kwargs)
+
+
 def builtin_strategy_entries() -> list[Any]:
     """The built-in strategies as registry entries (names and aliases as before the registry)."""
     from einnas.registry import StrategyEntry
@@ -150,6 +184,9 @@ def builtin_strategy_entries() -> list[Any]:
         StrategyEntry("ls", _local_search, aliases=("local", "local-search"), source="built-in"),
         StrategyEntry("delta-nas", _delta_nas, aliases=("delta", "deltanas"), source="built-in"),
         StrategyEntry("bananas", _bananas, source="built-in"),
+        StrategyEntry("mo-rs", _mo_random_search, aliases=("mors",), source="built-in"),
+        StrategyEntry("mo-re", _mo_evolution, aliases=("nsga2", "mo-evolution"), source="built-in"),
+        StrategyEntry("mo-delta-nas", _mo_delta_nas, aliases=("mo-delta",), source="built-in"),
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,8 @@ class Observation:
     identity: str
     val: float | None  # None when the evaluation failed
     parent: int | None = None
+    # the trial's metrics (e.g. params, flops, latency): what multi-objective strategies read
+    metrics: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def ok(self) -> bool:

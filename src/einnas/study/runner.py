@@ -183,7 +183,15 @@ class _Search:
     def _observe(self, trial: Trial, val: float | None, arch: Any | None = None) -> None:
         arch = arch if arch is not None else self.arch(trial.arch)
         self.history.append(
-            Observation(trial.proposal, trial.number, arch, trial.arch_hash, val, trial.parent)
+            Observation(
+                trial.proposal,
+                trial.number,
+                arch,
+                trial.arch_hash,
+                val,
+                trial.parent,
+                dict(trial.metrics),
+            )
         )
 
     def _load(self) -> None:
