@@ -54,8 +54,14 @@ SHRINK: list[tuple[str, str]] = [
     # einspace searches (the default job included): 2 candidates, 1 epoch each, in this process;
     # the final training (1 epoch) and the run folder only for the small 1D networks
     (r"^einnas search --space einspace ", "+--final-epochs 0"),
-    (r"^einnas search(?!.*--space (?!einspace))", "+--budget 2 --epochs 1 --final-epochs 1 --workers 1"),
+    (
+        r"^einnas search(?!.*--space (?!einspace))",
+        "+--budget 2 --epochs 1 --final-epochs 1 --workers 1",
+    ),
     (r"^einnas diagnose-doa", "+--seeds 1 --n-archs 20 --held-out-pairs 20"),
+    (r"--train \d+", "--train 40"),  # make-dataset: a few examples per split
+    (r"--valid \d+", "--valid 20"),
+    (r"--test \d+", "--test 20"),
     (r"^einnas make-dataset addnist", "+--train 40 --valid 20 --test 20"),
 ]
 # diagnose-doa has no --jobs: the --seeds rule adds it only where a bench command has --seeds
