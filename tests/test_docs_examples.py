@@ -291,3 +291,41 @@ def test_cli_example(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPat
             run_line(line)
     finally:
         torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Transcripts: fenced blocks without a language (benchmark figures with the command that printed
+# them) are not run -- they take minutes to hours -- but every einnas command in them must still
+# parse with the current command line, so a renamed or removed flag shows up here.
+
+
+def transcript_commands() -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for block in ALL_BLOCKS:
+        if block.lang in ("python", "bash", "sh", "shell", "toml"):
+            continue
+        for raw in block.text.replace("\\\n", " ").splitlines():
+            for part in raw.strip().split(" && "):
+                part = part.removeprefix("time ").strip()
+                if part.startswith("einnas ") and "..." not in part:
+                    out.append((block.id, part))
+    return out
+
+
+TRANSCRIPTS = transcript_commands()
+
+
+def test_transcript_commands_parse() -> None:
+    from einnas.cli import build_parser
+
+    assert len(TRANSCRIPTS) >= 10
+    parser = build_parser()
+    bad: list[str] = []
+    for where, command in TRANSCRIPTS:
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                parser.parse_args(shlex.split(command, comments=True)[1:])
+        except SystemExit:
+            bad.append(f"{where}: {command}\n  {err.getvalue().strip().splitlines()[-1]}")
+    assert not bad, "commands in the docs that no longer parse:\n" + "\n".join(bad)
