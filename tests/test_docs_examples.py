@@ -25,6 +25,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,9 @@ NO_RUN = "<!-- no-run -->"
 # THE table of budget-shrinking substitutions (applied, in order, to each einnas command).
 # (pattern, replacement): a regular-expression substitution on the command line; a replacement
 # starting with "+" appends those flags when the pattern matches and the flag is not there yet.
-SHRINK: list[tuple[str, str]] = [
-    (r"--budget \d+", "--budget 2"),  # search: 2 evaluations
+SHRINK: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
+    # search: 2 evaluations, 3 from 150 (so "raise --budget to extend" still extends)
+    (r"--budget (\d+)", lambda m: f"--budget {max(2, int(m[1]) // 50)}"),
     (r"--budgets [\d,]+", "--budgets 2,3"),  # bench
     (r"--seeds \d+", "--seeds 2 --jobs 1"),  # bench / diagnose-doa: 2 seeds, in this process
     (r"--epochs \d+", "--epochs 1"),  # train / search
@@ -71,7 +73,7 @@ _NO_JOBS = ("diagnose-doa",)
 def shrink(command: str) -> str:
     """``command`` with the :data:`SHRINK` substitutions applied."""
     for pattern, replacement in SHRINK:
-        if replacement.startswith("+"):
+        if isinstance(replacement, str) and replacement.startswith("+"):
             if re.search(pattern, command):
                 for flag, value in zip(*[iter(replacement[1:].split())] * 2, strict=True):
                     if not re.search(rf"(^|\s){re.escape(flag)}(\s|$)", command):
@@ -176,7 +178,8 @@ def test_shrink_table() -> None:
         shrink("einnas bench --space nb201 --budgets 50,100,150 --seeds 100")
         == "einnas bench --space nb201 --budgets 2,3 --seeds 2 --jobs 1"
     )
-    assert shrink("einnas search --space nb201 --budget 150").endswith("--budget 2")
+    assert shrink("einnas search --space nb201 --budget 150").endswith("--budget 3")
+    assert shrink("einnas search --space nb201 --budget 100").endswith("--budget 2")
 
 
 # ---------------------------------------------------------------------------------------------
