@@ -11,6 +11,8 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/pip install --quiet "torch==2.13.0"
 fi
+# the extras (all = data, export, plot, ray, pandas, docs, dev): pandas for
+# Study.trials_dataframe(), sphinx + myst-parser for the docs build test
 .venv/bin/pip install --quiet -e ".[all]"
 # the example plug-in (a tabular space registered through an entry point; tests run it via the CLI)
 if ! .venv/bin/python -c "import einnas_mlp1d" 2>/dev/null; then
