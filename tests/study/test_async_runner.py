@@ -214,3 +214,17 @@ def test_resume_in_the_middle_of_a_rung(stop_after: int, tmp_path: Path) -> None
     assert len({t.arch_hash for t in trials}) == 30
     assert not st2.trials("s", TrialState.RUNNING)
     assert not any((tmp_path / "runs.db.checkpoints" / "s").iterdir())
+
+
+def test_small_budget_still_trains_one_candidate_fully() -> None:
+    """eta larger than the number of candidates: no rung quota is ever reached, yet the search
+    ends with its best candidate trained to the last rung (and the rest pruned)."""
+    st = InMemoryStorage()
+    _make(st)
+    ev = CurveEvaluator(_space_eval()[1])
+    out = _run(st, "rs", 5, 2, evaluator=ev, fidelity=ASHA.over(1, 9, 10))
+    complete = st.trials("s", TrialState.COMPLETE)
+    assert len(complete) == 1 and out.best is not None and out.best.number == complete[0].number
+    assert len(st.trials("s", TrialState.PRUNED)) == 4
+    first_rung = {t.number: t.intermediate[1] for t in st.trials("s")}
+    assert first_rung[complete[0].number] == max(first_rung.values())

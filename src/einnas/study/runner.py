@@ -416,6 +416,48 @@ def run_search(
         )
         return _Job(t.number, t.proposal, cand.arch, task)
 
+    def reserve() -> _Cand | None:
+        """While no candidate has reached the last rung: the best waiting one (highest rung,
+        best value there), which is never pruned and is promoted at the end if need be."""
+        if fidelity is None:
+            return None
+        if any(c.done and fidelity.max_step in c.values for c in s.cands.values()):
+            return None
+        waiting = [c for c in s.cands.values() if not c.done and not c.busy and c.values]
+        if not waiting:
+            return None
+        top = max(max(c.values) for c in waiting)
+        return max(
+            (c for c in waiting if max(c.values) == top),
+            key=lambda c: (c.values[top], -c.trial.number),
+        )
+
+    def last_resort() -> _Job | None:
+        """At the end, when no candidate has reached the last rung: promote the best waiting one.
+
+        A small budget (or a large eta) can leave every candidate below the quota; the search
+        then still ends with one fully trained network rather than none.
+        """
+        if fidelity is None or running or s.next_k < budget:
+            return None
+        best = reserve()
+        if best is None:
+            return None
+        top = max(best.values)
+        nxt = fidelity.next_step(top)
+        assert nxt is not None
+        best.busy = True
+        t = best.trial
+        task = EvalTask(
+            t.proposal,
+            t.arch,
+            int(t.seed or 0),
+            from_step=top,
+            to_step=nxt,
+            checkpoint=checkpoint(t.number),
+        )
+        return _Job(t.number, t.proposal, best.arch, task)
+
     def resumed_jobs() -> list[_Job]:
         """Multi-fidelity candidates a killed process left mid-job: continue them."""
         jobs: list[_Job] = []
@@ -523,7 +565,9 @@ def run_search(
             job = running.pop(fut)
             record(job, fut.result())
         if done and fidelity is not None:
-            prune(fidelity.hopeless([c.view() for c in s.cands.values()], arrivals_left()))
+            kept = reserve()
+            hopeless = fidelity.hopeless([c.view() for c in s.cands.values()], arrivals_left())
+            prune([n for n in hopeless if kept is None or n != kept.trial.number])
 
     pending: list[_Job] = resumed_jobs()
     try:
@@ -531,6 +575,8 @@ def run_search(
             t0 = time.perf_counter()
             while len(running) < workers:
                 job = pending.pop(0) if pending else (promotion() or new_decision())
+                if job is None:
+                    job = last_resort()
                 if job is None:
                     if instant and s.next_k < budget:
                         continue  # an instant evaluation was logged; decide the next one
