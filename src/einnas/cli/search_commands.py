@@ -307,10 +307,9 @@ def _fidelity(args: argparse.Namespace, spec: SearchSpec, evaluator: Any) -> Any
                 "table with several (e.g. nb201: 12 and 200 epochs)"
             )
         return make_fidelity(name, min_step=rungs[0], max_step=rungs[-1], eta=args.eta, rungs=rungs)
-    if not 1 <= args.min_epochs < spec.epochs:
+    if not 1 <= args.min_epochs <= spec.epochs:
         raise ValueError(
-            f"--min-epochs must be between 1 and --epochs - 1 ({spec.epochs - 1}), "
-            f"got {args.min_epochs}"
+            f"--min-epochs must be between 1 and --epochs ({spec.epochs}), got {args.min_epochs}"
         )
     return make_fidelity(name, min_step=args.min_epochs, max_step=spec.epochs, eta=args.eta)
 
