@@ -58,9 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    from einnas.study.storage import StorageError
+
     try:
         return int(args.func(args))
-    except (UserError, ValueError, FileNotFoundError) as e:
+    except (UserError, ValueError, FileNotFoundError, StorageError) as e:
         print(f"einnas {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
