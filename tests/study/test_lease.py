@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from einnas.study import open_storage
-from einnas.study.events import TrialStart
 from einnas.study.lease import (
     LEASE_EVENT,
     StudyLease,

@@ -141,9 +141,8 @@ def lease_owner(events: list[StudyEvent]) -> LeaseOwner | None:
         elif action == "renew":
             if owner is not None and owner.token == token:
                 owner = LeaseOwner(owner.host, owner.pid, token, owner.since, at, owner.interval)
-        elif action == "release":
-            if owner is not None and owner.token == token:
-                owner = None
+        elif action == "release" and owner is not None and owner.token == token:
+            owner = None
     return owner
 
 
