@@ -272,7 +272,28 @@ def _final_epochs(args: argparse.Namespace) -> int:
     return int(DEFAULT_JOB["final_epochs"]) if args.space is None else FINAL_EPOCHS
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the search stops and records its running trials."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            return _cmd_search(args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return _cmd_search(args)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from einnas.executors import make_executor

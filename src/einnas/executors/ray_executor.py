@@ -136,7 +136,11 @@ class RayExecutor(Executor):
         inner.add_done_callback(relay)
         return outer
 
-    def shutdown(self) -> None:
+    def terminate(self) -> None:
+        """Stop now: force-cancel running evaluations; shut Ray down if this executor started it."""
+        self.shutdown(force=True)
+
+    def shutdown(self, force: bool = False) -> None:
         """Cancel unfinished evaluations; shut Ray down if this executor started it."""
         with self._lock:
             if self._closed:
@@ -147,6 +151,6 @@ class RayExecutor(Executor):
         ray = self._ray
         for ref in pending:
             with contextlib.suppress(Exception):  # already finished, or the cluster is gone
-                ray.cancel(ref)
+                ray.cancel(ref, force=force)
         if self._started and ray.is_initialized():
             ray.shutdown()
