@@ -202,7 +202,8 @@ Examples:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="""\
 Print every trial of a study in order: number, state, validation and test accuracy (rounded
-to 2 decimals; --json keeps the exact values), parent and architecture.
+to 2 decimals; --json keeps the exact values), parent and architecture; under a failed trial,
+why it failed ("interrupted": the search was stopped while it ran; it is re-run on resume).
 
 Examples:
   einnas trials --storage runs.db --study s1
@@ -223,7 +224,8 @@ Examples:
     t.add_argument(
         "--json",
         action="store_true",
-        help='a JSON list of {"number","proposal","arch","hash","parent","state","val","test"}',
+        help='a JSON list of {"number","proposal","arch","hash","parent","state","val","test",'
+        '"error"} (error: why a failed trial failed, else null)',
     )
     t.set_defaults(func=cmd_trials)
 
@@ -394,7 +396,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-TRIAL_ROW_KEYS = ("number", "proposal", "arch", "hash", "parent", "state", "val", "test")
+TRIAL_ROW_KEYS = (
+    "number", "proposal", "arch", "hash", "parent", "state", "val", "test", "error",
+)  # fmt: skip
 
 
 def trial_row(t: Trial) -> dict[str, Any]:
@@ -406,9 +410,9 @@ def trial_row(t: Trial) -> dict[str, Any]:
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
-    from einnas.study.study import Study
+    from einnas.cli.logs import load_study_for_reading
 
-    study = Study.load(args.storage, args.study)
+    study = load_study_for_reading(args.storage, args.study)
     rows = [trial_row(t) for t in study.trials()]
     if args.json:
         print(json.dumps(rows))
@@ -418,4 +422,6 @@ def cmd_trials(args: argparse.Namespace) -> int:
             f"{r['number']:>5} {r['state']:<9} val={_fmt(r['val']):>6} test={_fmt(r['test']):>6} "
             f"parent={'-' if r['parent'] is None else r['parent']:>5} {r['arch']}"
         )
+        if r["error"]:
+            print(f"{'':>5} error: {r['error']}")
     return 0

@@ -252,16 +252,13 @@ def _final_arch(events: list[Any]) -> str | None:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
+    from einnas.cli.logs import load_study_for_reading
     from einnas.evaluators.training import cached_dataset
     from einnas.export import export_onnx, export_torch
     from einnas.grammar import parse
     from einnas.nn.compile import compile_network
-    from einnas.study.study import Study
 
-    try:
-        study = Study.load(args.storage, args.study)
-    except LookupError as e:
-        raise ValueError(str(e)) from e
+    study = load_study_for_reading(args.storage, args.study)
     dataset = _study_dataset(study.config)
     run_dir = Path(args.run_dir) if args.run_dir is not None else Path("runs") / args.study
     weights: Path | None = Path(args.weights) if args.weights is not None else None
