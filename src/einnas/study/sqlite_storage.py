@@ -52,6 +52,7 @@ from einnas.study.storage import (
     DuplicateStudyError,
     Record,
     Storage,
+    StorageError,
     StorageFileError,
     StudyRow,
 )
@@ -271,18 +272,30 @@ class SQLiteStorage(Storage):
         if self._connection is None or self._pid != pid:
             # A connection inherited through fork() must not be used; drop it.
             self._connection = None
-            with self._translated():
+            with self._translated(damaged=True):
                 self._connection = self._connect()
             self._pid = pid
         return self._connection
 
     @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
-        """Turn raw ``sqlite3`` / OS errors into one :class:`StorageFileError` naming the file."""
+    def _translated(self, *, damaged: bool = False) -> Iterator[None]:
+        """Turn raw ``sqlite3`` / OS errors into one :class:`StorageFileError` naming the file.
+
+        With ``damaged``, values that are not what the schema promises (a ``ValueError``,
+        ``TypeError``, ... while reading rows) mean a damaged file too."""
         try:
             yield
+        except StorageError:
+            raise
         except (sqlite3.Error, OSError) as exc:
             raise explain_sqlite_error(self._path, exc, self._timeout) from None
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+            if not damaged:
+                raise
+            raise CorruptLogError(
+                f"{self._path} is damaged ({type(exc).__name__}: {exc}): restore it from a "
+                "backup (einnas only appends, so an older copy holds a prefix of the log)"
+            ) from None
 
     def _connect(self) -> sqlite3.Connection:
         if os.path.isdir(self._path):
@@ -445,16 +458,16 @@ class SQLiteStorage(Storage):
         return cur.lastrowid
 
     def _backend_studies(self) -> list[StudyRow]:
-        with self._conn_lock, self._translated():
+        with self._conn_lock, self._translated(damaged=True):
             rows = (
                 self._conn()
                 .execute("SELECT id, name, config, created_at FROM studies ORDER BY id")
                 .fetchall()
             )
-        return [StudyRow(int(r[0]), r[1], r[2], float(r[3])) for r in rows]
+            return [StudyRow(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     def _backend_read(self, study_id: int, cursor: int) -> tuple[list[Record], int]:
-        with self._conn_lock, self._translated():
+        with self._conn_lock, self._translated(damaged=True):
             rows = (
                 self._conn()
                 .execute(
@@ -464,9 +477,9 @@ class SQLiteStorage(Storage):
                 )
                 .fetchall()
             )
-        if not rows:
-            return [], cursor
-        return [Record(r[1], r[2], float(r[3])) for r in rows], int(rows[-1][0])
+            if not rows:
+                return [], cursor
+            return [Record(r[1], r[2], float(r[3])) for r in rows], int(rows[-1][0])
 
     def _backend_append(self, study_id: int, records: Sequence[Record]) -> int:
         conn = self._conn()
