@@ -379,10 +379,18 @@ def _cmd_search(args: argparse.Namespace) -> int:
             spec.seed,
             out,
             spec.device,
+            progress=not args.no_progress,
         )
         if final.error is not None:
             print(f"final training failed: {final.error}")
             return 1
+        if final.reused:
+            print(
+                f"final training: reusing the result recorded earlier in {args.storage} and "
+                f"{final.out_dir}/model.pt (same architecture, epochs and seed; delete the run "
+                "directory to train again)",
+                file=sys.stderr,
+            )
         again = " (recorded earlier)" if final.reused else ""
         print(
             f"final test accuracy ({final_epochs} epochs, train+val): {_fmt(final.test_acc)}{again}"
