@@ -380,3 +380,48 @@ def test_ray_leaves_a_session_it_did_not_start(ray_session: Any) -> None:
 
 def test_evaluator_protocol() -> None:
     assert isinstance(SlowEvaluator(0.0), Evaluator)
+
+
+def _descendants(pid: int) -> list[int]:
+    from einnas.executors.reaper import descendants
+
+    return list(descendants(pid))
+
+
+def test_local_ray_dies_with_its_driver() -> None:
+    """kill -9 of a search that started a local Ray: no Ray process of it lives on."""
+    pytest.importorskip("ray")
+    import signal
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_executors import SlowEvaluator
+        from einnas.evaluators.base import EvalTask
+        from einnas.executors.ray_executor import RayExecutor
+        ex = RayExecutor(SlowEvaluator(120.0), 2)
+        futs = [ex.submit(EvalTask(i, "x", i)) for i in range(2)]
+        time.sleep(5)
+        print("ready", flush=True)
+        time.sleep(300)
+        """
+    )
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    family = _descendants(proc.pid)
+    assert len(family) >= 3  # gcs, raylet, agents, workers, the reaper
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10.0
+    alive = family
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in family if _alive(p)]
+    assert alive == [], f"Ray processes {alive} outlived their driver"
