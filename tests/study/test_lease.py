@@ -202,3 +202,26 @@ def test_cli_second_search_is_refused(tmp_path: Path) -> None:
         proc.wait()
     res = subprocess.run(more, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr
+
+
+def test_two_concurrent_searches_make_no_duplicates(tmp_path: Path) -> None:
+    """The fault: two processes on one study of budget 200 left 390 rows (190 duplicates)."""
+    from einnas.benchmark_data import benchmark_dir_or_none
+
+    folder = benchmark_dir_or_none()
+    if folder is None or not (folder / "nb201" / "nb201_cifar10.json").is_file():
+        pytest.skip("no benchmark data")
+    db = tmp_path / "runs.db"
+    cmd = [sys.executable, "-m", "einnas", "search", "--space", "nb201", "--dataset", "cifar10",
+           "--strategy", "re", "--budget", "200", "--storage", str(db), "--study", "t",
+           "--no-progress", "--benchmark-dir", str(folder)]  # fmt: skip
+    # the study exists first, so that both processes race for the lease, not for its creation
+    first = subprocess.run([*cmd[:-5], "--budget", "1", *cmd[-5:]], capture_output=True)
+    assert first.returncode == 0
+    procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=240), p.stderr.read() if p.stderr else "") for p in procs]
+    for code, err in results:
+        assert code == 0 or (code == 2 and "being searched by another process" in err), err
+    st = open_storage(str(db))
+    trials = [t for t in st.trials("t") if not t.interrupted]
+    assert len(trials) == 200 and len({t.proposal for t in trials}) == 200
