@@ -282,6 +282,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ValueError(f"study {args.study!r} has no successful trial")
         arch, source = best.arch, f"best trial {best.number}"
 
+    print(f"loading {dataset} (for the input shape and classes) ...", file=sys.stderr)
     data = cached_dataset(dataset, None)
     net = compile_network(parse(arch), data.input_shape, data.num_classes)
     if weights is not None:
@@ -294,6 +295,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"({run_dir / 'model.pt'} is missing): exporting an UNTRAINED network"
         )
     net.eval()
+    print(f"exporting ({args.format}) ...", file=sys.stderr)
     if args.format == "onnx":
         output = Path(args.output) if args.output else run_dir / "export.onnx"
         diff = export_onnx(net, output)
