@@ -337,7 +337,11 @@ class Study:
                 fidelity=self.fidelity,
                 checkpoint_dir=checkpoint_dir,
             )
-        finally:
+        except BaseException:
+            if own:  # Ctrl-C or an error: do not wait for the running evaluations
+                ex.terminate()
+            raise
+        else:
             if own:
                 ex.shutdown()
         self._search = None  # the log moved on without this object: re-read it when asked
