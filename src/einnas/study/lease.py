@@ -324,8 +324,12 @@ def owned_study(fn: F) -> F:
                 return fn(storage, study, *args, **kwargs)
             except (KeyboardInterrupt, SystemExit):
                 if kwargs.get("fidelity") is None:
-                    with contextlib.suppress(Exception):
+                    try:
                         storage.abandon_running(study)
+                    except Exception:  # a write the interrupt cut short: reconnect, try again
+                        with contextlib.suppress(Exception):
+                            storage.close()
+                            storage.abandon_running(study)
                 raise
 
     return wrapper  # type: ignore[return-value]

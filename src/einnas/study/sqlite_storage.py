@@ -422,8 +422,10 @@ class SQLiteStorage(Storage):
     @staticmethod
     @contextlib.contextmanager
     def _sql_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        try:  # BEGIN inside: a Ctrl-C landing just after it must not leave the transaction open
+            if conn.in_transaction:  # left open by an interrupted write: nothing of it is kept
+                conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
             yield
             conn.execute("COMMIT")
         except BaseException:
