@@ -1,4 +1,4 @@
-"""Fuzz the architecture-text parser and the Unseen-NAS folder loader.
+"""Fuzz the architecture-text parser, the Unseen-NAS folder loader and the trial-log readers.
 
 Targets:
 
@@ -12,6 +12,12 @@ Targets:
   shapes, hostile values (NaN, inf, values near and beyond float32's range, huge labels),
   missing files and truncated or random-byte files.  Expected: a data set or ``DatasetError``.
 
+* ``storage`` — a valid trial log (an SQLite file and a JSON-lines journal, in turn) damaged
+  ``--storage-n`` times (default 400): truncations, bit flips, garbage overwritten, inserted or
+  appended, zeroed runs; then opened, its studies listed and every trial and event read.
+  Expected: the contents or a ``StorageError`` (no raw ``sqlite3.DatabaseError`` or
+  ``JSONDecodeError``).
+
 Every input runs under a 5 s alarm.  A *traceback* is any other exception (must be 0); a *hang*
 is an input still running after 5 s (must be 0).  Inputs come from a seeded numpy Generator, so
 a run is reproducible from ``--seed``; the first few failing inputs are listed in ``examples``.
@@ -19,9 +25,9 @@ a run is reproducible from ``--seed``; the first few failing inputs are listed i
 Usage::
 
     python benchmarks/fuzz.py                        # 100,000 parser inputs, 300 folders
-    python benchmarks/fuzz.py --parser-n 20000 --data-n 100 --seed 1
+    python benchmarks/fuzz.py --parser-n 20000 --data-n 100 --storage-n 1000 --seed 1
 
-Prints one JSON line: ``{"seed", "targets": {"parser": {...}, "data": {...}}}`` where each
+Prints one JSON line: ``{"seed", "targets": {"parser": {...}, "data": {...}, "storage": ...}}`` where each
 target has ``inputs``, ``tracebacks``, ``hangs``, ``accepted``, ``seconds`` and ``inputs_per_s``
 (and ``examples``: the first failures, repr-truncated).
 """
@@ -56,6 +62,7 @@ from einnas.grammar import (
     to_text,
 )
 from einnas.seeds import seed_text
+from einnas.testing.storage_fuzz import KINDS, OPS, damage, read_damaged, valid_log_bytes
 
 HANG_SECONDS = 5
 TOKENS = [
@@ -211,6 +218,24 @@ def _data_target(files: dict[str, Any]) -> bool:
     return True
 
 
+def storage_inputs(rng: np.random.Generator, n: int) -> Iterator[tuple[str, bytes]]:
+    for i in range(n):
+        kind = KINDS[i % len(KINDS)]
+        data = valid_log_bytes(kind)
+        for _ in range(int(rng.integers(1, 4))):  # one to three damages on top of each other
+            op = OPS[int(rng.integers(len(OPS)))]
+            garbage = rng.bytes(int(rng.integers(1, 64)))
+            if rng.random() < 0.3:  # text-like garbage: JSON fragments, newlines
+                garbage = bytes(rng.choice(list(b'{}[]":,\n0123456789abc'), len(garbage)))
+            a, b = (int(x) for x in rng.integers(0, 1 << 30, 2))
+            data = damage(data, op, a, b, garbage)
+        yield kind, data
+
+
+def _storage_target(value: tuple[str, bytes]) -> bool:
+    return read_damaged(*value)
+
+
 def run_target(
     inputs: Iterator[Any], target: Callable[[Any], bool], keep: int = 3
 ) -> dict[str, Any]:
@@ -253,12 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--parser-n", type=int, default=100_000, help="parser inputs (default 100,000)")
     ap.add_argument("--data-n", type=int, default=300, help="generated folders (default 300)")
+    ap.add_argument("--storage-n", type=int, default=400, help="damaged trial logs (default 400)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the numpy Generator (default 0)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     targets = {
         "parser": run_target(parser_inputs(rng, args.parser_n), _parse_target),
         "data": run_target(data_inputs(rng, args.data_n), _data_target),
+        "storage": run_target(storage_inputs(rng, args.storage_n), _storage_target),
     }
     print(json.dumps({"seed": args.seed, "targets": targets}))
     failed = any(t["tracebacks"] or t["hangs"] for t in targets.values())

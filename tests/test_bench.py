@@ -246,7 +246,7 @@ def test_report_counts_failed_and_interrupted_trials(
 def test_report_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.db"
     assert main(["report", "--storage", str(missing), "--study", "s"]) == 2
-    assert "no storage file" in capsys.readouterr().err
+    assert "no trial log at" in capsys.readouterr().err
     assert not missing.exists()  # report never creates a file
     db = tmp_path / "two.db"
     for name in ("x", "y"):

@@ -16,12 +16,12 @@ def test_fuzz_script_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    code = module.main(["--parser-n", "400", "--data-n", "20", "--seed", "3"])
+    code = module.main(["--parser-n", "400", "--data-n", "20", "--storage-n", "60", "--seed", "3"])
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     result = json.loads(out[0])
     assert code == 0, result
-    for name, n in (("parser", 400), ("data", 20)):
+    for name, n in (("parser", 400), ("data", 20), ("storage", 60)):
         target = result["targets"][name]
         assert target["inputs"] == n
         assert target["tracebacks"] == 0 and target["hangs"] == 0, target

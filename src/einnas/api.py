@@ -265,6 +265,18 @@ class Study:
             done = self._finished_decisions()
             self.search(done + n_trials, executor=executor, workers=workers)
             return
+        from einnas.study.lease import study_lease
+
+        with study_lease(self.storage, self.name):
+            self._optimize(objective, n_trials, workers, callbacks)
+
+    def _optimize(
+        self,
+        objective: Objective,
+        n_trials: int,
+        workers: int,
+        callbacks: Sequence[Callable[[Study, FrozenTrial], None]],
+    ) -> None:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="einnas-objective")
         running: dict[Future[tuple[Any, float]], AskedTrial] = {}
         asked = 0
@@ -326,7 +338,11 @@ class Study:
                 fidelity=self.fidelity,
                 checkpoint_dir=checkpoint_dir,
             )
-        finally:
+        except BaseException:
+            if own:  # Ctrl-C or an error: do not wait for the running evaluations
+                ex.terminate()
+            raise
+        else:
             if own:
                 ex.shutdown()
         self._search = None  # the log moved on without this object: re-read it when asked

@@ -7,7 +7,10 @@ weights and the tree are written to the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,31 @@ from typing import Any
 from einnas.study.storage import Storage
 
 FINAL_EVENT = "final"
+
+
+@contextlib.contextmanager
+def _epoch_bar(
+    epochs: int, enabled: bool
+) -> Iterator[Callable[[int, int, float, float | None], None] | None]:
+    """A per-epoch tqdm bar on stderr (loss, and val when measured), as an epoch hook."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=epochs, desc="final training", unit="epoch", file=sys.stderr, leave=True)
+
+    def hook(epoch: int, total: int, loss: float, val: float | None) -> None:
+        post = {"loss": f"{loss:.4f}"}
+        if val is not None:
+            post["val"] = f"{val:.2f}"
+        bar.set_postfix(post, refresh=False)
+        bar.update(epoch - bar.n)
+
+    try:
+        yield hook
+    finally:
+        bar.close()
 
 
 @dataclass(frozen=True)
@@ -40,11 +68,14 @@ def final_train(
     out_dir: str | Path,
     device: str = "cpu",
     num_threads: int | None = None,
+    progress: bool = False,
 ) -> FinalResult:
-    """Train ``arch`` on train + val of ``dataset`` for ``epochs`` and report test accuracy."""
+    """Train ``arch`` on train + val of ``dataset`` for ``epochs`` and report test accuracy.
+
+    ``progress``: a tqdm bar on stderr, one step per epoch, with the epoch's training loss."""
     import torch
 
-    from einnas.evaluators.training import TrainingConfig, train_and_evaluate
+    from einnas.evaluators.training import TrainingConfig, epoch_progress, train_and_evaluate
     from einnas.evaluators.training import cached_dataset as load
     from einnas.grammar import parse, pretty
 
@@ -69,7 +100,9 @@ def final_train(
                 reused=True,
             )
     config = TrainingConfig(epochs=epochs, device=device, num_threads=num_threads)  # type: ignore[arg-type]
-    result = train_and_evaluate(arch, load(dataset, None), config, seed, final=True)
+    data = load(dataset, None)
+    with _epoch_bar(epochs, progress) as hook, epoch_progress(hook):
+        result = train_and_evaluate(arch, data, config, seed, final=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "best.txt").write_text(arch + "\n", encoding="utf-8")
     (out / "best_pretty.txt").write_text(pretty(parse(arch)) + "\n", encoding="utf-8")

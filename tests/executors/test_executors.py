@@ -263,8 +263,101 @@ def test_pool_worker_death_fails_the_trial_not_the_search(data_dir: Path) -> Non
     rows = _dying_run(data_dir, "pool", die_at=7)
     assert [r[0] for r in rows] == list(range(30))
     assert rows[7][3] == "failed"
-    # the other trial in flight may fail with it (the pool breaks); everyone else completes
-    assert sum(r[3] == "failed" for r in rows) <= WORKERS
+    # the other trial in flight is run again on the fresh pool: only the culprit fails
+    assert sum(r[3] == "failed" for r in rows) == 1
+
+
+@dataclass(frozen=True)
+class KillerOrSleeper:
+    """Test double: seed 0 kills its worker after a moment; any other seed sleeps, then scores."""
+
+    seconds: float
+
+    def evaluate(self, arch: str, seed: int) -> EvalResult:
+        if seed == 0:
+            time.sleep(0.3)
+            os._exit(17)
+        time.sleep(self.seconds)
+        return EvalResult(2.0, 2.0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "killer-or-sleeper"}
+
+
+def test_pool_dying_worker_fails_only_its_own_task() -> None:
+    """The fault: the other evaluation in flight used to come back 'failed: worker died'."""
+    with ProcessPoolExecutor(KillerOrSleeper(1.0), 2) as ex:
+        innocent = ex.submit(EvalTask(1, "b", 1))
+        killer = ex.submit(EvalTask(0, "a", 0))
+        queued = ex.submit(EvalTask(2, "c", 2))
+        bad = killer.result(timeout=120)
+        assert not bad.ok and bad.error is not None and "worker died" in bad.error
+        assert "exit code 17" in bad.error
+        assert innocent.result(timeout=120).val == 2.0
+        assert queued.result(timeout=120).val == 2.0
+
+
+def test_pool_terminate_does_not_wait_for_running_evaluations() -> None:
+    ex = ProcessPoolExecutor(SlowEvaluator(60.0), 2)
+    futs = [ex.submit(EvalTask(i, "x", i)) for i in range(3)]
+    time.sleep(3.0)  # the workers are up and busy
+    t0 = time.monotonic()
+    ex.terminate()
+    assert time.monotonic() - t0 < 3.0
+    from concurrent.futures import wait as wait_all
+
+    wait_all(futs, timeout=5.0)
+    for f in futs:
+        assert f.done()
+        assert f.cancelled() or not f.result().ok
+
+
+def test_pool_workers_die_with_their_driver(tmp_path: Path) -> None:
+    """kill -9 of the search process: no worker of it survives more than a few seconds."""
+    import signal
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import os, sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_executors import SlowEvaluator
+        from einnas.evaluators.base import EvalTask
+        from einnas.executors.pool import ProcessPoolExecutor
+        ex = ProcessPoolExecutor(SlowEvaluator(120.0), 2)
+        futs = [ex.submit(EvalTask(i, "x", i)) for i in range(2)]
+        while len(ex._pool._processes) < 2:
+            time.sleep(0.1)
+        time.sleep(2.0)
+        print(" ".join(str(p) for p in ex._pool._processes), flush=True)
+        time.sleep(120)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5.0
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in pids if _alive(p)]
+    assert alive == [], f"workers {alive} outlived their driver"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.mark.benchmark_data
@@ -287,3 +380,48 @@ def test_ray_leaves_a_session_it_did_not_start(ray_session: Any) -> None:
 
 def test_evaluator_protocol() -> None:
     assert isinstance(SlowEvaluator(0.0), Evaluator)
+
+
+def _descendants(pid: int) -> list[int]:
+    from einnas.executors.reaper import descendants
+
+    return list(descendants(pid))
+
+
+def test_local_ray_dies_with_its_driver() -> None:
+    """kill -9 of a search that started a local Ray: no Ray process of it lives on."""
+    pytest.importorskip("ray")
+    import signal
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_executors import SlowEvaluator
+        from einnas.evaluators.base import EvalTask
+        from einnas.executors.ray_executor import RayExecutor
+        ex = RayExecutor(SlowEvaluator(120.0), 2)
+        futs = [ex.submit(EvalTask(i, "x", i)) for i in range(2)]
+        time.sleep(5)
+        print("ready", flush=True)
+        time.sleep(300)
+        """
+    )
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    family = _descendants(proc.pid)
+    assert len(family) >= 3  # gcs, raylet, agents, workers, the reaper
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10.0
+    alive = family
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in family if _alive(p)]
+    assert alive == [], f"Ray processes {alive} outlived their driver"

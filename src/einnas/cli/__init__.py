@@ -58,14 +58,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    from einnas.study.storage import StorageError
+
     try:
         return int(args.func(args))
-    except (UserError, ValueError, FileNotFoundError) as e:
+    except (UserError, ValueError, FileNotFoundError, StorageError) as e:
         print(f"einnas {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"einnas {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        term = type(e).__name__ == "Terminated"
+        what = "terminated" if term else "interrupted"
+        if args.command == "search":
+            print(
+                f"einnas search: {what}; the trials that were running are recorded as "
+                "interrupted: rerun the same command to resume",
+                file=sys.stderr,
+            )
+        else:
+            print(f"einnas {args.command}: {what}", file=sys.stderr)
+        return 143 if term else 130
     except BrokenPipeError:
         return 0
 

@@ -280,12 +280,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _storage_exists(storage: str) -> bool:
-    if storage in ("", ":memory:") or "://" in storage:
-        return True  # open_storage validates URLs; memory is always "there" (and empty)
-    return os.path.isfile(storage)
-
-
 def _trial_json(t: Trial | None) -> dict[str, Any] | None:
     if t is None:
         return None
@@ -301,6 +295,16 @@ def _summary(study: Any, storage: str) -> dict[str, Any]:
             interrupted += 1
         else:
             counts[t.state.value] += 1
+    reasons: dict[str, int] = {}
+    for t in trials:
+        if t.state is TrialState.FAILED and not t.interrupted:
+            why = (
+                (t.error or "unknown").strip().splitlines()[0]
+                if (t.error or "").strip()
+                else "unknown"
+            )
+            why = why if len(why) <= 160 else why[:157] + "..."
+            reasons[why] = reasons.get(why, 0) + 1
     durations = [t.duration for t in trials if t.duration is not None]
     starts = [t.started_at for t in trials if t.started_at is not None]
     ends = [t.finished_at for t in trials if t.finished_at is not None]
@@ -315,6 +319,7 @@ def _summary(study: Any, storage: str) -> dict[str, Any]:
         "pruned": counts["pruned"],
         "interrupted": interrupted,
         "running": counts["running"],
+        "failure_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         "best": _trial_json(study.best_trial()),
         "evaluation_seconds": sum(durations) if durations else None,
         "wall_seconds": (max(ends) - min(starts)) if starts and ends else None,
@@ -327,24 +332,10 @@ def _fmt(x: float | None, digits: int = 2) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from einnas.study.factory import open_storage
-    from einnas.study.study import Study
+    from einnas.cli.logs import load_study_for_reading
 
-    if not _storage_exists(args.storage):
-        raise FileNotFoundError(f"no storage file {args.storage!r}")
-    storage = open_storage(args.storage)
-    name = args.study
-    if name is None:
-        names = [s.name for s in storage.list_studies()]
-        if len(names) != 1:
-            listed = ", ".join(names) if names else "none"
-            raise ValueError(f"give --study: {args.storage} holds {len(names)} studies ({listed})")
-        name = names[0]
-    if storage.get_study(name) is None:
-        names = [s.name for s in storage.list_studies()]
-        listed = ", ".join(names) if names else "none"
-        raise ValueError(f"no study named {name!r} in {args.storage} (studies: {listed})")
-    study = Study.load(storage, name)
+    study = load_study_for_reading(args.storage, args.study)
+    name = study.name
     if getattr(args, "objectives", None) or getattr(args, "pick", None):
         return mo_commands.cmd_mo_report(args, study, name)
     summary = _summary(study, args.storage)
@@ -370,6 +361,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         f"({summary['complete']} complete, {summary['failed']} failed, {summary['pruned']} pruned)"
         f" + {summary['interrupted']} interrupted + {summary['running']} running"
     )
+    for i, (why, n) in enumerate(summary["failure_reasons"].items()):
+        print(f"  {'failures:' if i == 0 else '':<12} {n} x {why}")
     if best is None:
         print("  best:        no successful trial")
     else:

@@ -64,9 +64,18 @@ def cmd_make_dataset(args: argparse.Namespace) -> int:
     sizes = (args.train, args.valid, args.test)
     if any(n < 1 for n in sizes):
         raise ValueError(f"--train, --valid and --test must be >= 1, got {sizes}")
-    print(f"reading source {args.source} ...", file=sys.stderr)
+    import time
+
+    t0 = time.perf_counter()
+    print(f"[1/3] reading source {args.source} ...", file=sys.stderr)
     source = load_source(args.source, fashion_mnist_dir=args.fashion_mnist_dir)
+    print(
+        f"[2/3] building {sum(sizes):,} examples (train {args.train:,}, valid {args.valid:,}, "
+        f"test {args.test:,}) ... ({time.perf_counter() - t0:.1f} s)",
+        file=sys.stderr,
+    )
     splits = make_addnist(source, sizes, args.seed)
+    print(f"[3/3] writing {args.out} ... ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     written = write_folder(splits, args.out, source=source.name, seed=args.seed, force=args.force)
     shape = "x".join(str(d) for d in splits["train"].x.shape[1:])
     print(

@@ -216,7 +216,8 @@ Examples:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="""\
 Print every trial of a study in order: number, state, validation and test accuracy (rounded
-to 2 decimals; --json keeps the exact values), parent and architecture.
+to 2 decimals; --json keeps the exact values), parent and architecture; under a failed trial,
+why it failed ("interrupted": the search was stopped while it ran; it is re-run on resume).
 
 Examples:
   einnas trials --storage runs.db --study s1
@@ -237,7 +238,8 @@ Examples:
     t.add_argument(
         "--json",
         action="store_true",
-        help='a JSON list of {"number","proposal","arch","hash","parent","state","val","test"}',
+        help='a JSON list of {"number","proposal","arch","hash","parent","state","val","test",'
+        '"error"} (error: why a failed trial failed, else null)',
     )
     t.add_argument(
         "--csv",
@@ -314,7 +316,28 @@ def _fidelity(args: argparse.Namespace, spec: SearchSpec, evaluator: Any) -> Any
     return make_fidelity(name, min_step=args.min_epochs, max_step=spec.epochs, eta=args.eta)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the search stops and records its running trials."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            return _cmd_search(args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return _cmd_search(args)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from einnas.api import study_for_spec
@@ -391,10 +414,18 @@ def cmd_search(args: argparse.Namespace) -> int:
             spec.seed,
             out,
             spec.device,
+            progress=not args.no_progress,
         )
         if final.error is not None:
             print(f"final training failed: {final.error}")
             return 1
+        if final.reused:
+            print(
+                f"final training: reusing the result recorded earlier in {args.storage} and "
+                f"{final.out_dir}/model.pt (same architecture, epochs and seed; delete the run "
+                "directory to train again)",
+                file=sys.stderr,
+            )
         again = " (recorded earlier)" if final.reused else ""
         print(
             f"final test accuracy ({final_epochs} epochs, train+val): {_fmt(final.test_acc)}{again}"
@@ -408,7 +439,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-TRIAL_ROW_KEYS = ("number", "proposal", "arch", "hash", "parent", "state", "val", "test")
+TRIAL_ROW_KEYS = (
+    "number", "proposal", "arch", "hash", "parent", "state", "val", "test", "error",
+)  # fmt: skip
 
 
 def trial_row(t: Trial) -> dict[str, Any]:
@@ -420,9 +453,9 @@ def trial_row(t: Trial) -> dict[str, Any]:
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
-    from einnas.study.study import Study
+    from einnas.cli.logs import load_study_for_reading
 
-    study = Study.load(args.storage, args.study)
+    study = load_study_for_reading(args.storage, args.study)
     if getattr(args, "csv", False):
         import csv
 
@@ -443,4 +476,6 @@ def cmd_trials(args: argparse.Namespace) -> int:
             f"{r['number']:>5} {r['state']:<9} val={_fmt(r['val']):>6} test={_fmt(r['test']):>6} "
             f"parent={'-' if r['parent'] is None else r['parent']:>5} {r['arch']}"
         )
+        if r["error"]:
+            print(f"{'':>5} error: {r['error']}")
     return 0

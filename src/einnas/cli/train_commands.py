@@ -263,16 +263,13 @@ def _final_arch(events: list[Any]) -> str | None:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
+    from einnas.cli.logs import load_study_for_reading
     from einnas.evaluators.training import cached_dataset
     from einnas.export import export_onnx, export_torch
     from einnas.grammar import parse
     from einnas.nn.compile import compile_network
-    from einnas.study.study import Study
 
-    try:
-        study = Study.load(args.storage, args.study)
-    except LookupError as e:
-        raise ValueError(str(e)) from e
+    study = load_study_for_reading(args.storage, args.study)
     dataset = _study_dataset(study.config)
     run_dir = Path(args.run_dir) if args.run_dir is not None else Path("runs") / args.study
     weights: Path | None = Path(args.weights) if args.weights is not None else None
@@ -307,6 +304,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ValueError(f"study {args.study!r} has no successful trial")
         arch, source = best.arch, f"best trial {best.number}"
 
+    print(f"loading {dataset} (for the input shape and classes) ...", file=sys.stderr)
     data = cached_dataset(dataset, None)
     net = compile_network(parse(arch), data.input_shape, data.num_classes)
     if weights is not None:
@@ -319,6 +317,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"({run_dir / 'model.pt'} is missing): exporting an UNTRAINED network"
         )
     net.eval()
+    print(f"exporting ({args.format}) ...", file=sys.stderr)
     if args.format == "onnx":
         output = Path(args.output) if args.output else run_dir / "export.onnx"
         diff = export_onnx(net, output)

@@ -28,10 +28,12 @@ with ``error`` set.  Anything else (an invalid tree, host out of memory) raises,
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gc
 import math
 import time
 import weakref
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -532,8 +534,29 @@ def _end_epoch(
     result.epochs = epoch + 1
     if not result.final:
         result.val_curve.append(_accuracy(model, val_x, val_y, cfg.eval_batch_size, amp))
+    hook = _epoch_hook.get()
+    if hook is not None:
+        hook(epoch + 1, cfg.epochs, mean_loss, None if result.final else result.val_curve[-1])
     if _over_time(cfg, start):
         raise _Timeout(f"over the time limit of {cfg.max_seconds} s after epoch {epoch + 1}")
+
+
+EpochHook = Callable[[int, int, float, "float | None"], None]
+"""``hook(epoch, epochs, mean_train_loss, val_accuracy_or_None)`` after every epoch."""
+
+_epoch_hook: contextvars.ContextVar[EpochHook | None] = contextvars.ContextVar(
+    "einnas_epoch_hook", default=None
+)
+
+
+@contextlib.contextmanager
+def epoch_progress(hook: EpochHook | None) -> Iterator[None]:
+    """Call ``hook`` after every training epoch run in this thread inside the block."""
+    token = _epoch_hook.set(hook)
+    try:
+        yield
+    finally:
+        _epoch_hook.reset(token)
 
 
 def _train_steps(

@@ -49,11 +49,19 @@ class Executor(ABC):
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Release workers (no-op by default)."""
 
+    def terminate(self) -> None:
+        """Release workers now, without waiting for running evaluations (default: shutdown)."""
+        self.shutdown()
+
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        # leaving on an exception (Ctrl-C, SIGTERM, an error): do not wait for running work
+        if exc_type is None:
+            self.shutdown()
+        else:
+            self.terminate()
 
 
 class InlineExecutor(Executor):

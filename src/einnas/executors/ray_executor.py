@@ -11,6 +11,9 @@
 * A task that Ray cannot complete (its worker crashed, its node died) comes back as a failed
   result too: Ray does not retry evaluations (``max_retries`` 0 by default), so a trial that
   kills its worker (out of memory, say) is marked failed and the search goes on.
+* A local instance started here is shut down with the search, also when the search process is
+  killed (``kill -9``): a :class:`~einnas.executors.reaper.Reaper` process then ends the Ray
+  processes that outlive it (the dashboard and runtime-env agents do).
 
 Ray is an optional dependency (``pip install "ray[default]"``) imported only when a
 :class:`RayExecutor` is created.
@@ -78,10 +81,15 @@ class RayExecutor(Executor):
         self.ray_address = ray_address
         ray = self._ray = import_ray()
         self._started = False
+        self._reaper: Any = None
         if not ray.is_initialized():
             if ray_address:
                 ray.init(address=ray_address, log_to_driver=False, logging_level=logging.WARNING)
             else:
+                from einnas.executors.reaper import Reaper
+
+                # a local instance is ours: if this process is killed (-9), end all of it
+                self._reaper = Reaper()
                 ray.init(
                     num_cpus=workers or 2,
                     include_dashboard=False,
@@ -136,7 +144,11 @@ class RayExecutor(Executor):
         inner.add_done_callback(relay)
         return outer
 
-    def shutdown(self) -> None:
+    def terminate(self) -> None:
+        """Stop now: force-cancel running evaluations; shut Ray down if this executor started it."""
+        self.shutdown(force=True)
+
+    def shutdown(self, force: bool = False) -> None:
         """Cancel unfinished evaluations; shut Ray down if this executor started it."""
         with self._lock:
             if self._closed:
@@ -147,6 +159,8 @@ class RayExecutor(Executor):
         ray = self._ray
         for ref in pending:
             with contextlib.suppress(Exception):  # already finished, or the cluster is gone
-                ray.cancel(ref)
+                ray.cancel(ref, force=force)
         if self._started and ray.is_initialized():
             ray.shutdown()
+        if self._reaper is not None:
+            self._reaper.stop()

@@ -21,14 +21,31 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from einnas.study.storage import Clock, DuplicateStudyError, Record, Storage, StudyRow
+from einnas.study.storage import (
+    Clock,
+    CorruptLogError,
+    DuplicateStudyError,
+    Record,
+    Storage,
+    StorageFileError,
+    StudyRow,
+)
 
 __all__ = ["JournalStorage"]
+
+
+def _no_write_bits(path: str) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
 class JournalStorage(Storage):
@@ -44,6 +61,8 @@ class JournalStorage(Storage):
         self._fd: int | None = None
         self._pid: int | None = None
         self._offset = 0  # bytes parsed so far (always at a line boundary)
+        self._line = 0  # complete lines parsed so far
+        self._readonly = False
         self._rows: list[StudyRow] = []
         self._logs: dict[int, list[Record]] = {}
         self._locked = False
@@ -82,10 +101,27 @@ class JournalStorage(Storage):
             parent = os.path.dirname(self._path)
             if parent:
                 os.makedirs(parent, exist_ok=True)
+            if os.path.isdir(self._path):
+                raise StorageFileError(
+                    f"{self._path} is a directory, not an einnas journal: give a file path to "
+                    "--storage"
+                )
             try:
+                if _no_write_bits(self._path):  # an archived log (root could write it anyway)
+                    raise PermissionError(f"{self._path} has no write permission bits")
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-            except PermissionError:
-                self._fd = os.open(self._path, os.O_RDONLY)
+                self._readonly = False
+            except OSError as exc:
+                if not os.path.isfile(self._path):
+                    raise StorageFileError(
+                        f"{self._path} cannot be created ({exc}): check that its folder exists "
+                        "and can be written"
+                    ) from None
+                try:  # read-only media or no write permission: it can still be read
+                    self._fd = os.open(self._path, os.O_RDONLY)
+                except OSError as exc2:
+                    raise StorageFileError(f"{self._path} cannot be opened ({exc2})") from None
+                self._readonly = True
             self._pid = pid
         return self._fd
 
@@ -110,36 +146,70 @@ class JournalStorage(Storage):
         if size > self._offset:
             data = os.pread(fd, size - self._offset, self._offset)
             end = data.rfind(b"\n") + 1  # an unterminated last line is ignored (torn)
-            for line in data[:end].splitlines():
+            for line in data[:end].split(b"\n")[:-1]:
                 if line.strip():
-                    self._parse(json.loads(line))
-            self._offset += end
+                    try:
+                        entry = json.loads(line)
+                        if not isinstance(entry, dict):
+                            raise TypeError(f"a JSON {type(entry).__name__}, not an object")
+                        self._parse(entry)
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise CorruptLogError(
+                            f"{self._path}, line {self._line + 1}: not a journal entry "
+                            f"({type(exc).__name__}: {exc}); the file is damaged: restore it from "
+                            "a backup, or cut it before that line to keep what precedes it"
+                        ) from None
+                self._offset += len(line) + 1
+                self._line += 1
         return size
 
     def _parse(self, entry: dict[str, Any]) -> None:
         if "study" in entry:
             sid = int(entry["study"])
-            self._rows.append(StudyRow(sid, entry["name"], entry["config"], float(entry["at"])))
+            name, config = entry["name"], entry["config"]
+            if not isinstance(name, str) or not isinstance(config, str) or sid in self._logs:
+                raise ValueError("a malformed study entry")
+            self._rows.append(StudyRow(sid, name, config, float(entry["at"])))
             self._logs[sid] = []
         else:
-            self._logs[int(entry["id"])].append(
-                Record(entry["kind"], entry["body"], float(entry["at"]))
-            )
+            kind, body = entry["kind"], entry["body"]
+            if not isinstance(kind, str) or not isinstance(body, str):
+                raise ValueError("a malformed record entry")
+            self._logs[int(entry["id"])].append(Record(kind, body, float(entry["at"])))
 
     def _write_lines(self, fd: int, lines: Sequence[dict[str, Any]]) -> None:
         data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines).encode()
-        os.lseek(fd, self._offset, os.SEEK_SET)
-        os.write(fd, data)
+        if self._readonly:
+            raise StorageFileError(
+                f"{self._path} is opened read-only (read-only media or no write permission): it "
+                "can be read, not written; copy it somewhere writable to continue"
+            )
+        try:
+            os.lseek(fd, self._offset, os.SEEK_SET)
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(28, "short write (disk full?)")
+            os.fsync(fd)
+        except OSError as exc:
+            # cut what was half-written: the log stays as it was before this write
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._offset)
+            if exc.errno == 28:
+                raise StorageFileError(
+                    f"{self._path}: the disk is full ({exc}); free some space and rerun the same "
+                    "command (everything logged before is kept)"
+                ) from None
+            raise StorageFileError(f"{self._path} cannot be written ({exc})") from None
         self._offset += len(data)
-        os.fsync(fd)
+        self._line += len(lines)
 
     # -- backend primitives ----------------------------------------------------
 
     @contextlib.contextmanager
     def _backend_transaction(self) -> Iterator[None]:
         with self._flock(fcntl.LOCK_EX) as fd:
-            if self._refresh(fd) > self._offset:  # a torn line left by a dead writer
-                os.ftruncate(fd, self._offset)
+            if self._refresh(fd) > self._offset and not self._readonly:
+                os.ftruncate(fd, self._offset)  # a torn line left by a dead writer
             yield
 
     def _backend_create_study(self, name: str, config: str, created_at: float) -> int:

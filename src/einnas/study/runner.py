@@ -50,6 +50,7 @@ from einnas.fidelity import Candidate, FidelityPolicy
 from einnas.spaces.base import SearchSpace
 from einnas.strategies.base import Observation, Proposal, ProposalContext, Strategy
 from einnas.study.events import TrialOutcome, TrialReport, TrialStart
+from einnas.study.lease import owned_study
 from einnas.study.storage import Storage
 from einnas.study.trial import Trial, TrialState
 
@@ -263,6 +264,7 @@ def _checkpoint_root(storage: Storage, study: str, given: str | None) -> tuple[P
     return Path(tempfile.mkdtemp(prefix="einnas-ckpt-")), True
 
 
+@owned_study  # one process at a time; Ctrl-C / SIGTERM close running trials as interrupted
 def run_search(
     storage: Storage,
     study: str,

@@ -48,10 +48,12 @@ from einnas.study.storage import (
     FINISH,
     START,
     Clock,
+    CorruptLogError,
     DuplicateStudyError,
     Record,
     Storage,
     StorageError,
+    StorageFileError,
     StudyRow,
 )
 from einnas.study.trial import json_dumps
@@ -138,6 +140,48 @@ def _read_only(path: str) -> bool:
     folder = os.path.dirname(path) or "."
     no_bits = not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     return no_bits or not os.access(path, os.W_OK) or not os.access(folder, os.W_OK)
+
+
+class NewerSchemaError(StorageFileError, RuntimeError):
+    """The file was written by a newer einnas."""
+
+
+def explain_sqlite_error(path: str, exc: BaseException, timeout: float = 60.0) -> StorageFileError:
+    """One clear error naming the file and what to do, for a raw SQLite or OS error."""
+    msg = str(exc)
+    low = msg.lower()
+    if os.path.isdir(path):
+        return StorageFileError(
+            f"{path} is a directory, not an einnas log: give a file path to --storage"
+        )
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return CorruptLogError(
+            f"{path} is not a readable einnas log ({msg}): the file is damaged or is not an "
+            "SQLite file; restore it from a backup (einnas only appends, so an older copy holds "
+            "a prefix of the log) or give another --storage"
+        )
+    if "full" in low or getattr(exc, "errno", None) == 28:
+        return StorageFileError(
+            f"{path}: the disk is full ({msg}); free some space and rerun the same command "
+            "(everything logged before is kept)"
+        )
+    if "readonly" in low or "read-only" in low or isinstance(exc, PermissionError):
+        return StorageFileError(
+            f"{path} cannot be written ({msg}): it is on read-only media or lacks write "
+            "permission; reading it works, to continue the search copy it somewhere writable"
+        )
+    if "locked" in low or "busy" in low:
+        return StorageFileError(
+            f"{path} stayed locked by another process for {timeout:.0f} s ({msg}); wait for it "
+            "or stop it, then rerun"
+        )
+    if "unable to open" in low or isinstance(exc, OSError):
+        return StorageFileError(
+            f"{path} cannot be opened ({msg}): check that its folder exists and can be read"
+        )
+    if "i/o" in low:
+        return StorageFileError(f"{path}: disk I/O error ({msg}); check the disk or medium")
+    return StorageFileError(f"{path}: SQLite error: {msg}")
 
 
 class SQLiteStorage(Storage):
@@ -228,13 +272,47 @@ class SQLiteStorage(Storage):
         if self._connection is None or self._pid != pid:
             # A connection inherited through fork() must not be used; drop it.
             self._connection = None
-            self._connection = self._connect()
+            with self._translated(damaged=True):
+                self._connection = self._connect()
             self._pid = pid
         return self._connection
 
+    @contextlib.contextmanager
+    def _translated(self, *, damaged: bool = False) -> Iterator[None]:
+        """Turn raw ``sqlite3`` / OS errors into one :class:`StorageFileError` naming the file.
+
+        With ``damaged``, values that are not what the schema promises (a ``ValueError``,
+        ``TypeError``, ... while reading rows) mean a damaged file too."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise explain_sqlite_error(self._path, exc, self._timeout) from None
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+            if not damaged:
+                raise
+            raise CorruptLogError(
+                f"{self._path} is damaged ({type(exc).__name__}: {exc}): restore it from a "
+                "backup (einnas only appends, so an older copy holds a prefix of the log)"
+            ) from None
+
     def _connect(self) -> sqlite3.Connection:
+        if os.path.isdir(self._path):
+            raise explain_sqlite_error(self._path, IsADirectoryError(self._path))
         if _read_only(self._path):
             return self._connect_read_only()
+        try:
+            return self._connect_read_write()
+        except sqlite3.OperationalError as exc:
+            # as root os.access says yes to everything: detect read-only media by trying
+            low = str(exc).lower()
+            writable = not ("readonly" in low or "unable to open" in low or "i/o" in low)
+            if writable or not os.path.isfile(self._path):
+                raise
+            return self._connect_read_only()
+
+    def _connect_read_write(self) -> sqlite3.Connection:
         parent = os.path.dirname(self._path)
         if parent:
             os.makedirs(parent, exist_ok=True)
@@ -254,8 +332,26 @@ class SQLiteStorage(Storage):
         return conn
 
     def _connect_read_only(self) -> sqlite3.Connection:
-        uri = f"file:{urllib.parse.quote(self._path)}?mode=ro&immutable=1"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        quoted = urllib.parse.quote(self._path)
+        immutable = f"file:{quoted}?mode=ro&immutable=1"
+        wal = self._path + "-wal"
+        if os.path.isfile(wal) and os.path.getsize(wal) > 0:
+            # commits not yet copied into the file: read them through the WAL if we can
+            conn = sqlite3.connect(
+                f"file:{quoted}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.OperationalError:
+                # no -shm can be made on read-only media: read the file as it is
+                conn.close()
+                conn = sqlite3.connect(
+                    immutable, uri=True, isolation_level=None, check_same_thread=False
+                )
+        else:  # nothing beside the file: read it as it is, creating nothing
+            conn = sqlite3.connect(
+                immutable, uri=True, isolation_level=None, check_same_thread=False
+            )
         try:
             version = self._schema_version(conn)
             if version != SCHEMA_VERSION:
@@ -291,8 +387,9 @@ class SQLiteStorage(Storage):
         if version == SCHEMA_VERSION:
             return
         if version is not None and version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self._path} has schema version {version}; this einnas reads {SCHEMA_VERSION}"
+            raise NewerSchemaError(
+                f"{self._path} has schema version {version}; this einnas reads "
+                f"{SCHEMA_VERSION}: upgrade einnas to read it"
             )
         with self._sql_transaction(conn):
             version = self._schema_version(conn)  # another process may have migrated it
@@ -325,8 +422,10 @@ class SQLiteStorage(Storage):
     @staticmethod
     @contextlib.contextmanager
     def _sql_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        try:  # BEGIN inside: a Ctrl-C landing just after it must not leave the transaction open
+            if conn.in_transaction:  # left open by an interrupted write: nothing of it is kept
+                conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
             yield
             conn.execute("COMMIT")
         except BaseException:
@@ -341,8 +440,11 @@ class SQLiteStorage(Storage):
         with self._conn_lock:
             conn = self._conn()
             if self._readonly:
-                raise StorageError(f"{self._path} is opened read-only: no writes")
-            with self._sql_transaction(conn):
+                raise StorageFileError(
+                    f"{self._path} is opened read-only (read-only media or no write permission):"
+                    " it can be read, not written; copy it somewhere writable to continue"
+                )
+            with self._translated(), self._sql_transaction(conn):
                 yield
 
     def _backend_create_study(self, name: str, config: str, created_at: float) -> int:
@@ -358,16 +460,16 @@ class SQLiteStorage(Storage):
         return cur.lastrowid
 
     def _backend_studies(self) -> list[StudyRow]:
-        with self._conn_lock:
+        with self._conn_lock, self._translated(damaged=True):
             rows = (
                 self._conn()
                 .execute("SELECT id, name, config, created_at FROM studies ORDER BY id")
                 .fetchall()
             )
-        return [StudyRow(int(r[0]), r[1], r[2], float(r[3])) for r in rows]
+            return [StudyRow(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     def _backend_read(self, study_id: int, cursor: int) -> tuple[list[Record], int]:
-        with self._conn_lock:
+        with self._conn_lock, self._translated(damaged=True):
             rows = (
                 self._conn()
                 .execute(
@@ -377,9 +479,9 @@ class SQLiteStorage(Storage):
                 )
                 .fetchall()
             )
-        if not rows:
-            return [], cursor
-        return [Record(r[1], r[2], float(r[3])) for r in rows], int(rows[-1][0])
+            if not rows:
+                return [], cursor
+            return [Record(r[1], r[2], float(r[3])) for r in rows], int(rows[-1][0])
 
     def _backend_append(self, study_id: int, records: Sequence[Record]) -> int:
         conn = self._conn()

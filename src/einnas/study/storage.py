@@ -82,11 +82,13 @@ __all__ = [
     "REPORT",
     "START",
     "Clock",
+    "CorruptLogError",
     "DuplicateReportError",
     "DuplicateStudyError",
     "Record",
     "Storage",
     "StorageError",
+    "StorageFileError",
     "StudyRow",
     "TrialFinishedError",
     "UnknownStudyError",
@@ -109,6 +111,15 @@ RECORD_KINDS = (START, FINISH, REPORT, EVENT)
 
 class StorageError(Exception):
     """Base class of the errors raised by storages."""
+
+
+class StorageFileError(StorageError):
+    """The log's file cannot be used as asked: missing, a directory, not a log, corrupt,
+    read-only, full.  The message names the file and what to do; nothing logged is lost."""
+
+
+class CorruptLogError(StorageFileError):
+    """A record or line of the log cannot be read back (damaged file)."""
 
 
 class DuplicateStudyError(StorageError, ValueError):
@@ -193,7 +204,14 @@ class StudyRow:
     created_at: float
 
     def record(self) -> StudyRecord:
-        return StudyRecord(self.id, self.name, json_loads(self.config), self.created_at)
+        try:
+            config = json_loads(self.config)
+        except ValueError as exc:
+            raise CorruptLogError(
+                f"the config of study {self.name!r} is damaged ({exc}); restore the log file "
+                "from a backup"
+            ) from None
+        return StudyRecord(self.id, self.name, config, self.created_at)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -355,11 +373,13 @@ class _Replay:
                 StudyEvent(len(self.events), body["kind"], body["payload"], record.at)
             )
         else:
-            raise StorageError(f"study {self.study!r}: unknown record kind {kind!r} in the log")
+            raise CorruptLogError(f"study {self.study!r}: unknown record kind {kind!r} in the log")
 
     def _trial(self, number: int) -> Trial:
         if not 0 <= number < len(self.trials):
-            raise StorageError(f"study {self.study!r}: the log refers to unknown trial {number}")
+            raise CorruptLogError(
+                f"study {self.study!r}: the log refers to unknown trial {number} (damaged log?)"
+            )
         return self.trials[number]
 
     def existing(self, number: int) -> Trial:
@@ -458,8 +478,19 @@ class Storage(ABC):
         if replay is None:
             replay = self._replays[sid] = _Replay(name)
         records, cursor = self._backend_read(sid, replay.cursor)
-        for record in records:
-            replay.apply(record)
+        for i, record in enumerate(records):
+            try:
+                replay.apply(record)
+            except StorageError:
+                self._replays.pop(sid, None)
+                raise
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+                self._replays.pop(sid, None)
+                raise CorruptLogError(
+                    f"{self!r}: record {i + 1} read of study {name!r} is damaged"
+                    f" ({type(exc).__name__}: {exc}); the log cannot be read past it: restore the"
+                    " file from a backup (einnas only appends, so an older copy holds a prefix)"
+                ) from None
         replay.cursor = cursor
         return replay
 
