@@ -18,7 +18,9 @@ from einnas.bench import (
     RunRecord,
     best_so_far,
     best_so_far_curves,
+    format_paired,
     format_table,
+    paired_differences,
     run_bench,
     study_name,
     summarise,
@@ -98,6 +100,37 @@ def test_summarise_mean_std_found_and_overhead() -> None:
     assert "mean_test" in table and "41.00" in table
 
 
+def test_paired_differences_pair_on_seeds() -> None:
+    runs = [
+        _run("delta-nas", 0, [1.0, 2.0], [10.0, 20.0]),
+        _run("delta-nas", 1, [1.0, 2.0], [11.0, 25.0]),
+        _run("delta-nas", 2, [1.0, 2.0], [11.0, 25.0]),  # no re run on seed 2: not paired
+        _run("re", 0, [1.0, 0.0], [9.0, 99.0]),  # selects 9.0 at both budgets
+        _run("re", 1, [1.0, 2.0], [12.0, 22.0]),
+        _run("rs", 0, [None, None], [None, None]),  # no success: nothing to pair
+    ]
+    rows = paired_differences(runs, [2, 1], "delta-nas", ["delta-nas", "re", "rs"])
+    keys = {"strategy", "versus", "budget", "mean_diff", "se_diff", "seeds"}
+    assert all(set(r) == keys for r in rows)
+    assert [(r["strategy"], r["budget"]) for r in rows] == [
+        ("re", 1), ("re", 2), ("rs", 1), ("rs", 2)
+    ]  # fmt: skip
+    re1, re2 = rows[0], rows[1]
+    # budget 1: 9-10 = -1, 12-11 = +1; budget 2: 9-20 = -11, 22-25 = -3
+    assert (re1["mean_diff"], re1["seeds"]) == (0.0, 2)
+    assert re1["se_diff"] == pytest.approx(1.0)
+    assert (re2["mean_diff"], re2["seeds"]) == (-7.0, 2)
+    assert re2["se_diff"] == pytest.approx(4.0)
+    assert rows[2]["seeds"] == 0 and rows[2]["mean_diff"] is None
+    text = format_paired(rows)
+    assert "minus delta-nas" in text and "-7.000 ± 4.000" in text and "-1.8" in text
+    with pytest.raises(ValueError, match="no runs"):
+        paired_differences(runs, [1], "ls")
+    with pytest.raises(ValueError, match="--compare 'ls'"):
+        BenchConfig(strategies=("re", "rs"), compare="ls")
+    assert BenchConfig(strategies=("re", "delta-nas"), compare="Delta-NAS").compare == "delta-nas"
+
+
 def test_bench_config_validates() -> None:
     cfg = BenchConfig(space="NB201", budgets=(20, 10, 20), seeds=3)
     assert (cfg.space, cfg.dataset, cfg.budgets, cfg.max_budget) == (
@@ -138,11 +171,21 @@ def test_bench_nb201_writes_json_and_plot(
     out, png = tmp_path / "out.json", tmp_path / "out.png"
     args = ["bench", "--space", "nb201", "--dataset", "cifar10", "--strategies", "rs,re,ls",
             "--budgets", "10,20", "--seeds", "3", "--json", str(out), "--plot", str(png),
-            "--benchmark-dir", str(DATA), "--no-progress"]  # fmt: skip
+            "--benchmark-dir", str(DATA), "--no-progress", "--compare", "re"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "total wall time" in printed and "mean_test" in printed
+    assert "strategy minus re" in printed
     data: dict[str, Any] = json.loads(out.read_text())
+    assert data["compare"] == "re"
+    assert [(r["strategy"], r["versus"], r["budget"], r["seeds"]) for r in data["paired"]] == [
+        (s, "re", b, 3) for s in ("rs", "ls") for b in (10, 20)
+    ]
+    by = {(r["strategy"], r["budget"]): r["mean_test"] for r in data["results"]}
+    for r in data["paired"]:  # the mean paired difference is the difference of the means
+        assert r["mean_diff"] == pytest.approx(
+            by[(r["strategy"], r["budget"])] - by[("re", r["budget"])], abs=2e-4
+        )
     assert (data["space"], data["dataset"]) == ("nb201", "cifar10")
     rows = data["results"]
     assert [(r["strategy"], r["budget"]) for r in rows] == [

@@ -56,7 +56,9 @@ __all__ = [
     "RunRecord",
     "best_so_far",
     "best_so_far_curves",
+    "format_paired",
     "format_table",
+    "paired_differences",
     "run_bench",
     "study_name",
     "summarise",
@@ -87,6 +89,7 @@ class BenchConfig:
     mf_factor: int = 4
     reference: str | None = None
     target_budget: int | None = None
+    compare: str | None = None  # paired differences of every other strategy against this one
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -132,6 +135,14 @@ class BenchConfig:
                 f"the reference {self.reference!r} is not among the strategies "
                 f"{', '.join(self.strategies)}"
             )
+        if self.compare is not None:
+            compare = _canonical_label(self.compare)
+            if compare not in self.strategies:
+                raise ValueError(
+                    f"--compare {self.compare!r} is not among the strategies "
+                    f"{', '.join(self.strategies)}"
+                )
+            object.__setattr__(self, "compare", compare)
         sync = self.sqlite_synchronous.upper()
         if sync not in ("NORMAL", "FULL"):
             raise ValueError(f"SQLite synchronous must be NORMAL or FULL, got {sync!r}")
@@ -274,6 +285,14 @@ class BenchResult:
             }
         return {"target": target, "by_strategy": out}
 
+    def paired(self) -> list[dict[str, Any]]:
+        """Paired differences against ``config.compare`` (empty without it)."""
+        if self.config.compare is None:
+            return []
+        return paired_differences(
+            self.runs, self.config.budgets, self.config.compare, self.config.strategies
+        )
+
     def curves(self) -> dict[str, npt.NDArray[np.float64]]:
         return best_so_far_curves(self.runs, self.config.max_budget, self.config.strategies)
 
@@ -291,6 +310,7 @@ class BenchResult:
             "storage": cfg.storage,
             "wall_seconds": round(self.wall_seconds, 3),
             "worker_cpu_seconds": round(self.cpu_seconds, 3),
+            **({"compare": cfg.compare, "paired": self.paired()} if cfg.compare else {}),
             **self._sim_json(),
         }
 
@@ -700,6 +720,68 @@ def summarise(
                 }
             )
     return out
+
+
+def paired_differences(
+    runs: Iterable[RunRecord],
+    budgets: Sequence[int],
+    versus: str,
+    strategies: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Mean paired difference ``strategy - versus`` per (strategy, budget), with its SE.
+
+    For every seed run by both strategies (and with a finite selected test value for both at
+    that budget), the difference of their selected test values (:func:`best_so_far`); the row
+    gives the mean over those seeds, its standard error (sample SD, ``ddof=1``, over
+    ``sqrt(seeds)``; ``None`` with fewer than two seeds) and the number of seeds paired.
+    Pairing on seeds removes the between-seed variance the strategies share (on ``bench`` the
+    same seed draws the same initial random architectures for every strategy).
+    """
+    by: dict[str, dict[int, RunRecord]] = {s: {} for s in strategies or ()}
+    for run in runs:
+        by.setdefault(run.strategy, {})[run.seed] = run
+    if versus not in by:
+        raise ValueError(f"no runs of {versus!r} to compare against")
+    n = max(budgets)
+    ref = {seed: best_so_far(r, n)[0] for seed, r in by[versus].items()}
+    out: list[dict[str, Any]] = []
+    for strategy, group in by.items():
+        if strategy == versus:
+            continue
+        curves = {seed: best_so_far(r, n)[0] for seed, r in group.items() if seed in ref}
+        for b in sorted(budgets):
+            diffs = np.array(
+                [curves[s][b - 1] - ref[s][b - 1] for s in sorted(curves)], dtype=np.float64
+            )
+            diffs = diffs[np.isfinite(diffs)]
+            se = float(np.std(diffs, ddof=1) / math.sqrt(diffs.size)) if diffs.size > 1 else None
+            out.append(
+                {
+                    "strategy": strategy,
+                    "versus": versus,
+                    "budget": b,
+                    "mean_diff": _round(float(np.mean(diffs)), 4) if diffs.size else None,
+                    "se_diff": _round(se, 4),
+                    "seeds": int(diffs.size),
+                }
+            )
+    return out
+
+
+def format_paired(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows of :func:`paired_differences` as text: ``mean ± SE`` (and ``|mean| / SE``)."""
+    if not rows:
+        return ""
+    versus = rows[0]["versus"]
+    header = f"{'strategy':<18}{'budget':>7}{'seeds':>7}{'minus ' + versus:>22}{'z':>7}"
+    lines = [f"paired differences (same seeds), strategy minus {versus}:", header]
+    lines.append("-" * len(header))
+    for r in rows:
+        mean, se = r["mean_diff"], r["se_diff"]
+        text = "-" if mean is None else f"{mean:+.3f}" + ("" if se is None else f" ± {se:.3f}")
+        z = "-" if mean is None or not se else f"{mean / se:+.1f}"
+        lines.append(f"{r['strategy']:<18}{r['budget']:>7}{r['seeds']:>7}{text:>22}{z:>7}")
+    return "\n".join(lines)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -44,6 +44,8 @@ Examples:
   einnas bench --space transnas-micro --dataset class_scene --seeds 20 --storage bench.db
   einnas bench --space nb201 --dataset cifar10 --simulate-time --workers 4 \\
       --strategies re,re+asha,delta-nas+asha --budgets 150 --seeds 100 --json sim.json
+  einnas bench --space nb201 --dataset cifar100 --strategies re,ls,delta-nas \\
+      --compare delta-nas --seeds 50     # + mean paired difference to delta-nas, ± SE
 """,
     )
     b.add_argument(
@@ -108,6 +110,13 @@ Examples:
         default=None,
         help="strategy whose mean test accuracy at the largest budget is the simulated-time "
         "target (default re, else the first)",
+    )
+    b.add_argument(
+        "--compare",
+        default=None,
+        metavar="STRATEGY",
+        help="print (and put in --json as 'paired' rows) each other strategy's mean paired "
+        "difference to STRATEGY per budget (same seeds), with its standard error",
     )
     b.add_argument(
         "--storage",
@@ -195,7 +204,7 @@ def _name_list(text: str) -> tuple[str, ...]:
 def cmd_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from einnas.bench import BenchConfig, RunRecord, format_table, run_bench
+    from einnas.bench import BenchConfig, RunRecord, format_paired, format_table, run_bench
 
     config = BenchConfig(
         space=args.space,
@@ -213,6 +222,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         eta=args.eta,
         mf_factor=args.mf_factor,
         reference=args.reference,
+        compare=args.compare,
     )
     total = len(config.strategies) * config.seeds
     bar = tqdm(total=total, desc="bench", unit="study", disable=args.no_progress, file=sys.stderr,
@@ -233,6 +243,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"{config.workers} process(es); storage: {result.storage_note}"
     )
     print(format_table(rows))
+    if config.compare is not None:
+        print(format_paired(result.paired()))
     if config.simulate_time:
         sim = result.sim_summary()
         target = sim["target"]
