@@ -27,6 +27,7 @@ from einnas.bench import (
 )
 from einnas.benchmark_data import benchmark_dir_or_none
 from einnas.cli import main
+from einnas.spaces.base import SearchSpaceError
 from einnas.study import SQLiteStorage, Study, TrialOutcome, TrialStart
 
 DATA = benchmark_dir_or_none()
@@ -308,3 +309,54 @@ def test_bench_reads_a_shorter_budget_from_a_longer_study(tmp_path: Path) -> Non
     assert all(r.evaluated_now == 0 for r in short.runs)
     for a, b in zip(short.runs, long.runs):
         assert a.val == b.val[:5] and a.test == b.test[:5]
+
+
+# --------------------------------------------------------------------------- synthetic spaces
+
+
+def test_bench_config_reads_synthetic_spaces() -> None:
+    cfg = BenchConfig(space="Synthetic:12x4", seeds=2, interaction=0.5, noise=0.1)
+    assert (cfg.space, cfg.dataset) == ("synthetic", "12x4_i0.5_n0.1_s0")
+    cfg = BenchConfig(space="synthetic", dataset="3x2+2x3", seeds=2)
+    assert cfg.dataset == "3x2+2x3_i0_n0_s0"
+    with pytest.raises(ValueError, match="shape"):
+        BenchConfig(space="synthetic")
+    with pytest.raises(SearchSpaceError):
+        BenchConfig(space="synthetic:12by4")
+    with pytest.raises(ValueError, match="noise"):
+        BenchConfig(space="synthetic:4x2", noise=-1.0)
+    with pytest.raises(ValueError, match="synthetic"):
+        BenchConfig(space="nb201", noise=0.1)
+    with pytest.raises(ValueError, match="training time"):
+        BenchConfig(space="synthetic:4x2", simulate_time=True)
+
+
+def test_bench_runs_a_synthetic_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "syn.json"
+    args = ["bench", "--space", "synthetic", "--slots", "6", "--choices", "3", "--interaction",
+            "0.5", "--noise", "0.2", "--strategies", "rs,ls,delta-nas", "--budgets", "5,15",
+            "--seeds", "2", "--jobs", "1", "--compare", "delta-nas", "--json", str(out),
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "synthetic / 6x3_i0.5_n0.2_s0" in printed and "minus delta-nas" in printed
+    data = json.loads(out.read_text())
+    assert (data["space"], data["dataset"], data["noise"]) == ("synthetic", "6x3_i0.5_n0.2_s0", 0.2)
+    assert all(r["found_optimum"] is None for r in data["results"])
+    assert {(r["strategy"], r["budget"]) for r in data["paired"]} == {
+        (s, b) for s in ("rs", "ls") for b in (5, 15)
+    }
+    # every trial: test = f(arch), val = f(arch) + its fixed noise
+    from einnas.evaluators.synthetic import SyntheticEvaluator
+
+    ev = SyntheticEvaluator((3,) * 6, 0.5, 0, 0.2)
+    db = tmp_path / "syn.db"
+    cfg = BenchConfig("synthetic:6x3", None, ("ls",), (15,), 1, 0, 1, str(db),
+                      interaction=0.5, noise=0.2)  # fmt: skip
+    run = run_bench(cfg).runs[0]
+    assert run.study == "bench-synthetic-6x3_i0.5_n0.2_s0-ls-s0"
+    trials = [t for t in SQLiteStorage(str(db)).trials(run.study) if t.val is not None]
+    assert len(trials) == 15
+    for t in trials:
+        f = ev.objective.value(ev.space.from_text(t.arch))
+        assert t.test == pytest.approx(f) and t.val == pytest.approx(f + ev.noise_of(t.arch))

@@ -44,6 +44,8 @@ Examples:
   einnas bench --space transnas-micro --dataset class_scene --seeds 20 --storage bench.db
   einnas bench --space nb201 --dataset cifar10 --simulate-time --workers 4 \\
       --strategies re,re+asha,delta-nas+asha --budgets 150 --seeds 100 --json sim.json
+  einnas bench --space synthetic --slots 48 --choices 4 --interaction 0.5 \\
+      --noise 0.1 --strategies re,ls,bananas,delta-nas --budgets 100 --seeds 20
   einnas bench --space nb201 --dataset cifar100 --strategies re,ls,delta-nas \\
       --compare delta-nas --seeds 50     # + mean paired difference to delta-nas, ± SE
 """,
@@ -51,7 +53,36 @@ Examples:
     b.add_argument(
         "--space",
         default="nb201",
-        help=space_help("tabular search space (default nb201)", ("tabular",)),
+        help=space_help(
+            "tabular search space (default nb201), or synthetic / synthetic:MxK (--slots, "
+            "--choices, --interaction, --noise)",
+            ("tabular",),
+        ),
+    )
+    b.add_argument(
+        "--slots", type=int, default=None, help="synthetic space: number of slots M (default 8)"
+    )
+    b.add_argument(
+        "--choices", type=int, default=None, help="synthetic space: choices per slot K (default 4)"
+    )
+    b.add_argument(
+        "--interaction",
+        type=float,
+        default=0.0,
+        help="synthetic space: scale of the pairwise part relative to the additive (default 0)",
+    )
+    b.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="synthetic space: SD of the validation noise (fixed per architecture; test is "
+        "noiseless; f itself has SD about sqrt(1 + interaction^2)) (default 0)",
+    )
+    b.add_argument(
+        "--objective-seed",
+        type=int,
+        default=0,
+        help="synthetic space: seed of the objective's random effects (default 0)",
     )
     b.add_argument(
         "--dataset",
@@ -206,9 +237,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from einnas.bench import BenchConfig, RunRecord, format_paired, format_table, run_bench
 
+    space, dataset = args.space, args.dataset
+    synthetic = space.strip().lower().partition(":")[0] == "synthetic"
+    if synthetic and ":" not in space and dataset is None:
+        dataset = f"{args.slots or 8}x{args.choices or 4}"
+    elif not synthetic and (args.slots is not None or args.choices is not None):
+        raise ValueError("--slots and --choices are for --space synthetic")
+    elif synthetic and (args.slots is not None or args.choices is not None):
+        raise ValueError("give the shape once: synthetic:MxK or --slots/--choices")
     config = BenchConfig(
-        space=args.space,
-        dataset=args.dataset,
+        space=space,
+        dataset=dataset,
         strategies=_name_list(args.strategies),
         budgets=_int_list(args.budgets, "budgets"),
         seeds=args.seeds,
@@ -223,6 +262,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         mf_factor=args.mf_factor,
         reference=args.reference,
         compare=args.compare,
+        interaction=args.interaction,
+        noise=args.noise,
+        objective_seed=args.objective_seed,
     )
     total = len(config.strategies) * config.seeds
     bar = tqdm(total=total, desc="bench", unit="study", disable=args.no_progress, file=sys.stderr,
@@ -277,7 +319,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         title = f"{config.space} / {result.dataset}: {config.seeds} seeds"
         from einnas.registry import load_space
 
-        ylabel = load_space(config.space, config.dataset, config.benchmark_dir).report_label()
+        if config.space == "synthetic":
+            ylabel = "objective f (noiseless test value)"
+        else:
+            ylabel = load_space(config.space, config.dataset, config.benchmark_dir).report_label()
         plot_strategy_comparison(result.curves(), args.plot, title, ylabel=ylabel)
         print(f"plot written to {args.plot}")
     print(
