@@ -638,7 +638,7 @@ def run_bench(
         config.benchmark_dir,
         config.simulate_time,
     )
-    dataset = evaluator.table.dataset if spec is not None else config.dataset
+    dataset: str = evaluator.table.dataset if spec is not None else str(config.dataset)
     job_dataset = spec.dataset if spec is not None else config.dataset
     storage = None
     if config.storage is not None:

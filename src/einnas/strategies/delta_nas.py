@@ -691,13 +691,31 @@ class DeltaNAS(Strategy):
         if enc is None:
             raise RuntimeError("DeltaNAS.scores called before the strategy saw a space")
         d = enc.dim
-        x = np.empty((len(cands), 2 * d if self.context else d), dtype=np.float64)
-        base = np.empty(len(cands), dtype=np.float64)
-        for i, (p, c) in enumerate(zip(parents, cands)):
-            e_p = enc.encode(p.arch)
-            x[i, :d] = enc.encode(c) - e_p
+        base = np.fromiter((float(p.val or 0.0) for p in parents), np.float64, len(parents))
+        if getattr(enc, "vectorised", False) and cands and isinstance(cands[0], tuple):
+            # slot spaces: every candidate and parent encoded at once (exact 0/1/count entries,
+            # so the same deltas as the loop below)
+            codes = np.array(cands, dtype=np.int64)
+            first: dict[int, int] = {}
+            which = np.fromiter(
+                (first.setdefault(p.trial, len(first)) for p in parents), np.int64, len(parents)
+            )
+            uniq = {p.trial: p for p in parents}
+            e_par = enc.encode_codes(np.array([uniq[t].arch for t in first], dtype=np.int64))  # type: ignore[attr-defined]
+            e_cand = enc.encode_codes(codes)  # type: ignore[attr-defined]
+            x = e_cand - e_par[which]
             if self.context:
-                x[i, d:] = e_p
-            base[i] = float(p.val or 0.0)
-        gain: FloatArray = model.predict(x).mean
+                x = np.concatenate([x, e_par[which]], axis=1)
+        else:
+            x = np.empty((len(cands), 2 * d if self.context else d), dtype=np.float64)
+            for i, (p, c) in enumerate(zip(parents, cands)):
+                e_p = enc.encode(p.arch)
+                x[i, :d] = enc.encode(c) - e_p
+                if self.context:
+                    x[i, d:] = e_p
+        predict_mean = getattr(model, "predict_mean", None)
+        if predict_mean is not None:
+            gain: FloatArray = predict_mean(x)
+            return base + gain
+        gain = model.predict(x).mean
         return base + gain
