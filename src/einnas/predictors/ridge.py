@@ -111,6 +111,7 @@ class RidgePredictor:
         n: int,
         *,
         support_only: bool = False,
+        inverse: FloatArray | None = None,
     ) -> RidgePredictor:
         """Fit without intercept from ``X^T X``, ``X^T y``, ``y^T y`` and the row count ``n``.
 
@@ -123,6 +124,10 @@ class RidgePredictor:
         0`` the matrix ``X^T X + alpha I`` is block diagonal, so an unused column gets weight 0
         and posterior variance ``1 / alpha`` either way -- only the rounding differs.  For wide,
         sparse encodings (einspace trees: ~600-800 columns, a search meets a few hundred).
+
+        ``inverse``: ``(X^T X + alpha I)^{-1}`` when the caller keeps it up to date (the DoA
+        dataset's :meth:`~einnas.predictors.doa.DoADataset.regularised_inverse`): the fit is then
+        ``O(d^2)``.
         """
         if self.intercept:
             raise ValueError(
@@ -141,9 +146,14 @@ class RidgePredictor:
         gram[np.diag_indices(d)] += self.alpha
         # the inverse, not a solve: its rounding is what the recorded decisions were made with
         # (a solve flips a near-tie on NB201 seed 2); O(d^3) either way
-        cov: FloatArray = np.asarray(
-            np.linalg.inv(gram) if self.alpha > 0 else np.linalg.pinv(gram), dtype=np.float64
-        )
+        if inverse is not None:
+            if inverse.shape != (d, d) or self.alpha <= 0:
+                raise ValueError(f"inverse must be ({d}, {d}) with alpha > 0")
+            cov: FloatArray = inverse
+        else:
+            cov = np.asarray(
+                np.linalg.inv(gram) if self.alpha > 0 else np.linalg.pinv(gram), dtype=np.float64
+            )
         coef: FloatArray = cov @ xty
         self._cov = cov
         self._reg_gram = None
