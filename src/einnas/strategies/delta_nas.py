@@ -185,6 +185,9 @@ __all__ = [
 PredictorName = str
 """``ridge``, ``mlp`` or any predictor in :mod:`einnas.registry`."""
 
+VECTORISED_SCORING_MIN = 48
+"""Candidates from which a slot space's deltas are built as one matrix (see ``scores``)."""
+
 INCREMENTAL_RIDGE_DIM = 64
 """From this encoding length on, the ridge refit uses the DoA dataset's incrementally updated
 inverse (``O(d^2)`` per new pair) instead of a fresh ``O(d^3)`` inverse per decision.  Below it
@@ -703,9 +706,14 @@ class DeltaNAS(Strategy):
             raise RuntimeError("DeltaNAS.scores called before the strategy saw a space")
         d = enc.dim
         base = np.fromiter((float(p.val or 0.0) for p in parents), np.float64, len(parents))
-        if getattr(enc, "vectorised", False) and cands and isinstance(cands[0], tuple):
+        if (
+            len(cands) >= VECTORISED_SCORING_MIN
+            and getattr(enc, "vectorised", False)
+            and isinstance(cands[0], tuple)
+        ):
             # slot spaces: every candidate and parent encoded at once (exact 0/1/count entries,
-            # so the same deltas as the loop below)
+            # so the same deltas as the loop below); for a few candidates (NB201: 24) the loop
+            # over cached encodings is as fast
             codes = np.array(cands, dtype=np.int64)
             first: dict[int, int] = {}
             which = np.fromiter(
