@@ -317,6 +317,7 @@ def test_bench_reads_a_shorter_budget_from_a_longer_study(tmp_path: Path) -> Non
 def test_bench_config_reads_synthetic_spaces() -> None:
     cfg = BenchConfig(space="Synthetic:12x4", seeds=2, interaction=0.5, noise=0.1)
     assert (cfg.space, cfg.dataset) == ("synthetic", "12x4_i0.5_n0.1_s0")
+    assert dataclasses.replace(cfg, seeds=3).dataset == cfg.dataset
     cfg = BenchConfig(space="synthetic", dataset="3x2+2x3", seeds=2)
     assert cfg.dataset == "3x2+2x3_i0_n0_s0"
     with pytest.raises(ValueError, match="shape"):

@@ -170,6 +170,7 @@ class BenchConfig:
                 raise ValueError(
                     "a synthetic space needs its shape: synthetic:MxK or --dataset MxK"
                 )
+            shape = shape.split("_")[0]  # a label of synthetic_label (dataclasses.replace)
             parse_shape_spec(shape)  # validates
             if self.simulate_time:
                 raise ValueError("synthetic spaces have no training time: drop --simulate-time")
