@@ -20,7 +20,8 @@ strategy + storage time per query (``SearchOutcome.search_seconds / evaluated_no
 ``einnas bench`` reports as ``overhead_ms/q``).  ``cpu_median_guided_ms`` is the same median in
 process CPU time (less disturbed by other jobs on the machine, but it counts every BLAS thread).
 For the sweep, ``slope`` is the least-squares slope of log(median_guided_ms) against log(m):
-1 means linear growth in the number of slots.
+1 means linear growth in the number of slots; the summary also gives it for the CPU-time
+medians (``sweep_slope_log_cpu_ms_vs_log_slots``), the figure to trust on a loaded machine.
 
 Usage::
 
@@ -164,9 +165,9 @@ def run_case(case: Case, predictor: str, seeds: int, queries: int) -> dict[str, 
     }
 
 
-def slope(rows: list[dict[str, Any]]) -> float | None:
-    """Least-squares slope of log(median_guided_ms) against log(slots)."""
-    pts = [(r["slots"], r["median_guided_ms"]) for r in rows if r["median_guided_ms"]]
+def slope(rows: list[dict[str, Any]], key: str = "median_guided_ms") -> float | None:
+    """Least-squares slope of log(``key``) (default median_guided_ms) against log(slots)."""
+    pts = [(r["slots"], r[key]) for r in rows if r[key]]
     if len(pts) < 2:
         return None
     x = np.log([p[0] for p in pts])
@@ -261,8 +262,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     slopes = {
         p: slope([r for r in rows if r["sweep"] and r["predictor"] == p]) for p in args.predictors
     }
+    cpu_slopes = {
+        p: slope([r for r in rows if r["sweep"] and r["predictor"] == p], "cpu_median_guided_ms")
+        for p in args.predictors
+    }
     summary = {
         "sweep_slope_log_ms_vs_log_slots": slopes,
+        "sweep_slope_log_cpu_ms_vs_log_slots": cpu_slopes,
         "choices": args.choices,
         "slots": args.slot_list,
         "queries": args.queries,

@@ -18,13 +18,16 @@ from einnas.bench import (
     RunRecord,
     best_so_far,
     best_so_far_curves,
+    format_paired,
     format_table,
+    paired_differences,
     run_bench,
     study_name,
     summarise,
 )
 from einnas.benchmark_data import benchmark_dir_or_none
 from einnas.cli import main
+from einnas.spaces.base import SearchSpaceError
 from einnas.study import SQLiteStorage, Study, TrialOutcome, TrialStart
 
 DATA = benchmark_dir_or_none()
@@ -98,6 +101,37 @@ def test_summarise_mean_std_found_and_overhead() -> None:
     assert "mean_test" in table and "41.00" in table
 
 
+def test_paired_differences_pair_on_seeds() -> None:
+    runs = [
+        _run("delta-nas", 0, [1.0, 2.0], [10.0, 20.0]),
+        _run("delta-nas", 1, [1.0, 2.0], [11.0, 25.0]),
+        _run("delta-nas", 2, [1.0, 2.0], [11.0, 25.0]),  # no re run on seed 2: not paired
+        _run("re", 0, [1.0, 0.0], [9.0, 99.0]),  # selects 9.0 at both budgets
+        _run("re", 1, [1.0, 2.0], [12.0, 22.0]),
+        _run("rs", 0, [None, None], [None, None]),  # no success: nothing to pair
+    ]
+    rows = paired_differences(runs, [2, 1], "delta-nas", ["delta-nas", "re", "rs"])
+    keys = {"strategy", "versus", "budget", "mean_diff", "se_diff", "seeds"}
+    assert all(set(r) == keys for r in rows)
+    assert [(r["strategy"], r["budget"]) for r in rows] == [
+        ("re", 1), ("re", 2), ("rs", 1), ("rs", 2)
+    ]  # fmt: skip
+    re1, re2 = rows[0], rows[1]
+    # budget 1: 9-10 = -1, 12-11 = +1; budget 2: 9-20 = -11, 22-25 = -3
+    assert (re1["mean_diff"], re1["seeds"]) == (0.0, 2)
+    assert re1["se_diff"] == pytest.approx(1.0)
+    assert (re2["mean_diff"], re2["seeds"]) == (-7.0, 2)
+    assert re2["se_diff"] == pytest.approx(4.0)
+    assert rows[2]["seeds"] == 0 and rows[2]["mean_diff"] is None
+    text = format_paired(rows)
+    assert "minus delta-nas" in text and "-7.000 ± 4.000" in text and "-1.8" in text
+    with pytest.raises(ValueError, match="no runs"):
+        paired_differences(runs, [1], "ls")
+    with pytest.raises(ValueError, match="--compare 'ls'"):
+        BenchConfig(strategies=("re", "rs"), compare="ls")
+    assert BenchConfig(strategies=("re", "delta-nas"), compare="Delta-NAS").compare == "delta-nas"
+
+
 def test_bench_config_validates() -> None:
     cfg = BenchConfig(space="NB201", budgets=(20, 10, 20), seeds=3)
     assert (cfg.space, cfg.dataset, cfg.budgets, cfg.max_budget) == (
@@ -138,11 +172,21 @@ def test_bench_nb201_writes_json_and_plot(
     out, png = tmp_path / "out.json", tmp_path / "out.png"
     args = ["bench", "--space", "nb201", "--dataset", "cifar10", "--strategies", "rs,re,ls",
             "--budgets", "10,20", "--seeds", "3", "--json", str(out), "--plot", str(png),
-            "--benchmark-dir", str(DATA), "--no-progress"]  # fmt: skip
+            "--benchmark-dir", str(DATA), "--no-progress", "--compare", "re"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "total wall time" in printed and "mean_test" in printed
+    assert "strategy minus re" in printed
     data: dict[str, Any] = json.loads(out.read_text())
+    assert data["compare"] == "re"
+    assert [(r["strategy"], r["versus"], r["budget"], r["seeds"]) for r in data["paired"]] == [
+        (s, "re", b, 3) for s in ("rs", "ls") for b in (10, 20)
+    ]
+    by = {(r["strategy"], r["budget"]): r["mean_test"] for r in data["results"]}
+    for r in data["paired"]:  # the mean paired difference is the difference of the means
+        assert r["mean_diff"] == pytest.approx(
+            by[(r["strategy"], r["budget"])] - by[("re", r["budget"])], abs=2e-4
+        )
     assert (data["space"], data["dataset"]) == ("nb201", "cifar10")
     rows = data["results"]
     assert [(r["strategy"], r["budget"]) for r in rows] == [
@@ -265,3 +309,55 @@ def test_bench_reads_a_shorter_budget_from_a_longer_study(tmp_path: Path) -> Non
     assert all(r.evaluated_now == 0 for r in short.runs)
     for a, b in zip(short.runs, long.runs):
         assert a.val == b.val[:5] and a.test == b.test[:5]
+
+
+# --------------------------------------------------------------------------- synthetic spaces
+
+
+def test_bench_config_reads_synthetic_spaces() -> None:
+    cfg = BenchConfig(space="Synthetic:12x4", seeds=2, interaction=0.5, noise=0.1)
+    assert (cfg.space, cfg.dataset) == ("synthetic", "12x4_i0.5_n0.1_s0")
+    assert dataclasses.replace(cfg, seeds=3).dataset == cfg.dataset
+    cfg = BenchConfig(space="synthetic", dataset="3x2+2x3", seeds=2)
+    assert cfg.dataset == "3x2+2x3_i0_n0_s0"
+    with pytest.raises(ValueError, match="shape"):
+        BenchConfig(space="synthetic")
+    with pytest.raises(SearchSpaceError):
+        BenchConfig(space="synthetic:12by4")
+    with pytest.raises(ValueError, match="noise"):
+        BenchConfig(space="synthetic:4x2", noise=-1.0)
+    with pytest.raises(ValueError, match="synthetic"):
+        BenchConfig(space="nb201", noise=0.1)
+    with pytest.raises(ValueError, match="training time"):
+        BenchConfig(space="synthetic:4x2", simulate_time=True)
+
+
+def test_bench_runs_a_synthetic_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "syn.json"
+    args = ["bench", "--space", "synthetic", "--slots", "6", "--choices", "3", "--interaction",
+            "0.5", "--noise", "0.2", "--strategies", "rs,ls,delta-nas", "--budgets", "5,15",
+            "--seeds", "2", "--jobs", "1", "--compare", "delta-nas", "--json", str(out),
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "synthetic / 6x3_i0.5_n0.2_s0" in printed and "minus delta-nas" in printed
+    data = json.loads(out.read_text())
+    assert (data["space"], data["dataset"], data["noise"]) == ("synthetic", "6x3_i0.5_n0.2_s0", 0.2)
+    assert all(r["found_optimum"] is None for r in data["results"])
+    assert {(r["strategy"], r["budget"]) for r in data["paired"]} == {
+        (s, b) for s in ("rs", "ls") for b in (5, 15)
+    }
+    # every trial: test = f(arch), val = f(arch) + its fixed noise
+    from einnas.evaluators.synthetic import SyntheticEvaluator
+
+    ev = SyntheticEvaluator((3,) * 6, 0.5, 0, 0.2)
+    db = tmp_path / "syn.db"
+    cfg = BenchConfig("synthetic:6x3", None, ("ls",), (15,), 1, 0, 1, str(db),
+                      interaction=0.5, noise=0.2)  # fmt: skip
+    run = run_bench(cfg).runs[0]
+    assert run.study == "bench-synthetic-6x3_i0.5_n0.2_s0-ls-s0"
+    trials = [t for t in SQLiteStorage(str(db)).trials(run.study) if t.val is not None]
+    assert len(trials) == 15
+    for t in trials:
+        f = ev.objective.value(ev.space.from_text(t.arch))
+        assert t.test == pytest.approx(f) and t.val == pytest.approx(f + ev.noise_of(t.arch))

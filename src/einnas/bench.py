@@ -17,6 +17,16 @@ space's identity, i.e. the isomorphism class on NAS-Bench-201), and the strategy
 per query (``SearchOutcome.search_seconds`` over the queries evaluated; the table lookup is not
 included).  :func:`best_so_far_curves` gives the per-seed curves behind the plot.
 
+Synthetic spaces: ``space="synthetic"`` with ``dataset`` a shape ``MxK`` (``M`` slots of ``K``
+choices; several joined by ``+``) runs the same loop on a
+:class:`~einnas.spaces.synthetic.SyntheticSlotSpace` scored by a
+:class:`~einnas.evaluators.synthetic.SyntheticEvaluator`: additive + pairwise objective ``f``
+(``interaction``, drawn from ``objective_seed``), validation ``f + noise * z`` with ``z`` fixed
+per architecture, test ``f``.  The space is registered as an ``objective`` space (the DoA
+diagnostic's); bench builds it itself.  Its "dataset" label (study names, JSON) is
+:func:`synthetic_label`, e.g. ``48x4_i0.5_n0.1_s0``; ``found_optimum`` is ``None`` there (the
+optimum of a pairwise objective is not known).
+
 Storage: each study logs to its own in-memory storage, or, with ``storage=PATH``, all studies
 are written to one SQLite file by all workers at once (WAL mode; a writer waits for the others'
 locks up to the storage's busy timeout, :data:`SQLITE_TIMEOUT`).  The file is opened with
@@ -45,6 +55,7 @@ from einnas.evaluators.tabular import TabularEvaluator
 from einnas.experiment import SearchSpec, build_search
 from einnas.registry import get_strategy, space_names
 from einnas.spaces.base import SearchSpace, SearchSpaceError
+from einnas.spaces.synthetic import parse_shape_spec
 from einnas.strategies import STRATEGY_NAMES, Strategy
 from einnas.study.factory import open_storage
 from einnas.study.storage import Storage
@@ -56,7 +67,9 @@ __all__ = [
     "RunRecord",
     "best_so_far",
     "best_so_far_curves",
+    "format_paired",
     "format_table",
+    "paired_differences",
     "run_bench",
     "study_name",
     "summarise",
@@ -87,6 +100,11 @@ class BenchConfig:
     mf_factor: int = 4
     reference: str | None = None
     target_budget: int | None = None
+    compare: str | None = None  # paired differences of every other strategy against this one
+    # synthetic spaces (space "synthetic", dataset the shape MxK): see the module docstring
+    interaction: float = 0.0
+    noise: float = 0.0
+    objective_seed: int = 0
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -132,11 +150,43 @@ class BenchConfig:
                 f"the reference {self.reference!r} is not among the strategies "
                 f"{', '.join(self.strategies)}"
             )
+        if self.compare is not None:
+            compare = _canonical_label(self.compare)
+            if compare not in self.strategies:
+                raise ValueError(
+                    f"--compare {self.compare!r} is not among the strategies "
+                    f"{', '.join(self.strategies)}"
+                )
+            object.__setattr__(self, "compare", compare)
         sync = self.sqlite_synchronous.upper()
         if sync not in ("NORMAL", "FULL"):
             raise ValueError(f"SQLite synchronous must be NORMAL or FULL, got {sync!r}")
         object.__setattr__(self, "sqlite_synchronous", sync)
         object.__setattr__(self, "budgets", tuple(sorted(set(self.budgets))))
+        space, shape = _split_space(self.space)
+        if space == SYNTHETIC:
+            shape = shape or self.dataset
+            if not shape:
+                raise ValueError(
+                    "a synthetic space needs its shape: synthetic:MxK or --dataset MxK"
+                )
+            shape = shape.split("_")[0]  # a label of synthetic_label (dataclasses.replace)
+            parse_shape_spec(shape)  # validates
+            if self.simulate_time:
+                raise ValueError("synthetic spaces have no training time: drop --simulate-time")
+            if not (self.interaction >= 0 and math.isfinite(self.interaction)):
+                raise ValueError(f"interaction must be >= 0, got {self.interaction}")
+            if not (self.noise >= 0 and math.isfinite(self.noise)):
+                raise ValueError(f"noise must be >= 0, got {self.noise}")
+            object.__setattr__(self, "space", SYNTHETIC)
+            object.__setattr__(
+                self,
+                "dataset",
+                synthetic_label(shape, self.interaction, self.noise, self.objective_seed),
+            )
+            return
+        if self.interaction or self.noise or self.objective_seed:
+            raise ValueError("interaction, noise and objective seed are for synthetic spaces")
         spec = SearchSpec(space=self.space, dataset=self.dataset)  # validates the space name
         if not spec.tabular:
             raise ValueError(
@@ -167,6 +217,36 @@ class BenchConfig:
 
 
 FIDELITY_SUFFIXES = ("asha", "hyperband")
+SYNTHETIC = "synthetic"
+
+
+def _split_space(text: str) -> tuple[str, str | None]:
+    """``"synthetic:48x4"`` -> ``("synthetic", "48x4")``; other names -> ``(name, None)``."""
+    name, colon, shape = text.strip().partition(":")
+    if name.lower() == SYNTHETIC:
+        return SYNTHETIC, shape.strip() or None if colon else None
+    return text, None
+
+
+def synthetic_label(shape: str, interaction: float, noise: float, objective_seed: int) -> str:
+    """The "dataset" of a synthetic bench space, e.g. ``48x4_i0.5_n0.1_s0``."""
+    shape = shape.replace(" ", "").lower()
+    return f"{shape}_i{interaction:g}_n{noise:g}_s{objective_seed}"
+
+
+def parse_synthetic_label(label: str) -> tuple[tuple[int, ...], float, float, int]:
+    """Cardinalities, interaction, noise and objective seed of :func:`synthetic_label`."""
+    shape, *rest = label.split("_")
+    opts = {part[:1]: part[1:] for part in rest}
+    try:
+        return (
+            parse_shape_spec(shape),
+            float(opts.get("i", 0.0)),
+            float(opts.get("n", 0.0)),
+            int(opts.get("s", 0)),
+        )
+    except ValueError:
+        raise SearchSpaceError(f"cannot read the synthetic space {label!r}") from None
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -232,6 +312,9 @@ class BenchResult:
 
     def summary(self) -> list[dict[str, Any]]:
         rows = summarise(self.runs, self.config.budgets, self.config.strategies)
+        if self.config.space == SYNTHETIC:
+            for row in rows:
+                row["found_optimum"] = None  # the optimum is not known
         if self.config.simulate_time:
             sim = self.sim_summary()
             for row in rows:
@@ -274,6 +357,14 @@ class BenchResult:
             }
         return {"target": target, "by_strategy": out}
 
+    def paired(self) -> list[dict[str, Any]]:
+        """Paired differences against ``config.compare`` (empty without it)."""
+        if self.config.compare is None:
+            return []
+        return paired_differences(
+            self.runs, self.config.budgets, self.config.compare, self.config.strategies
+        )
+
     def curves(self) -> dict[str, npt.NDArray[np.float64]]:
         return best_so_far_curves(self.runs, self.config.max_budget, self.config.strategies)
 
@@ -291,7 +382,17 @@ class BenchResult:
             "storage": cfg.storage,
             "wall_seconds": round(self.wall_seconds, 3),
             "worker_cpu_seconds": round(self.cpu_seconds, 3),
+            **(self._synthetic_json() if cfg.space == SYNTHETIC else {}),
+            **({"compare": cfg.compare, "paired": self.paired()} if cfg.compare else {}),
             **self._sim_json(),
+        }
+
+    def _synthetic_json(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "interaction": cfg.interaction,
+            "noise": cfg.noise,
+            "objective_seed": cfg.objective_seed,
         }
 
     def _sim_json(self) -> dict[str, Any]:
@@ -334,7 +435,7 @@ class _Job:
     eta: float = 3.0
 
 
-_Built = tuple[SearchSpace[Any], TabularEvaluator, Strategy, SearchSpec, frozenset[str]]
+_Built = tuple[SearchSpace[Any], Any, Strategy, SearchSpec | None, frozenset[str]]
 _BUILT: dict[tuple[str, str | None, str, str | None, bool], _Built] = {}
 _STORAGES: dict[str, Storage] = {}
 _OPTIMAL_CACHE: dict[tuple[str, str | None, str | None], dict[str, bool]] = {}
@@ -350,6 +451,15 @@ def _build(
     """Space, evaluator, strategy, spec and optimal identities; cached per process."""
     key = (space, dataset, strategy, benchmark_dir, simulate_time)
     hit = _BUILT.get(key)
+    if hit is None and space == SYNTHETIC:
+        from einnas.evaluators.synthetic import SyntheticEvaluator
+        from einnas.strategies import make_strategy
+
+        assert dataset is not None
+        cards, interaction, noise, objective_seed = parse_synthetic_label(dataset)
+        synthetic = SyntheticEvaluator(cards, interaction, objective_seed, noise)
+        strat = make_strategy(split_label(strategy)[0], tabular=True)
+        hit = _BUILT[key] = (synthetic.space, synthetic, strat, None, frozenset())
     if hit is None:
         spec = SearchSpec(
             space=space,
@@ -410,22 +520,35 @@ def run_one(job: _Job) -> RunRecord:
         fidelity = make_fidelity(
             fidelity_name, min_step=rungs[0], max_step=rungs[-1], eta=job.eta, rungs=rungs
         )
-    dataset = evaluator.table.dataset
+    synthetic = job.space == SYNTHETIC
+    dataset = job.dataset if synthetic else evaluator.table.dataset
+    assert dataset is not None
     # is the architecture of this text validation-optimal (by identity)? cached per table
     is_optimal = _OPTIMAL_CACHE.setdefault((job.space, dataset, job.benchmark_dir), {})
     name = study_name(job.space, dataset, job.strategy, job.seed)
-    spec = SearchSpec(
-        space=job.space,
-        dataset=base_spec.dataset,
-        strategy=split_label(job.strategy)[0],
-        budget=job.budget,
-        seed=job.seed,
-        workers=job.sim_workers,
-        benchmark_dir=job.benchmark_dir,
-        simulate_time=job.simulate_time,
-    )
     storage = _storage(job.storage, job.synchronous)
-    config = spec.config(evaluator, strategy)
+    if base_spec is None:  # a synthetic space
+        config: dict[str, Any] = {
+            "space": job.space,
+            "dataset": dataset,
+            "strategy": strategy.describe(),
+            "budget": job.budget,
+            "seed": job.seed,
+            "workers": job.sim_workers,
+            "evaluator": evaluator.describe(),
+        }
+    else:
+        spec = SearchSpec(
+            space=job.space,
+            dataset=base_spec.dataset,
+            strategy=split_label(job.strategy)[0],
+            budget=job.budget,
+            seed=job.seed,
+            workers=job.sim_workers,
+            benchmark_dir=job.benchmark_dir,
+            simulate_time=job.simulate_time,
+        )
+        config = spec.config(evaluator, strategy)
     if fidelity is not None:
         config["fidelity"] = fidelity.describe()
     if storage.get_study(name) is not None:
@@ -467,7 +590,7 @@ def run_one(job: _Job) -> RunRecord:
         ends[k] = float(end) if isinstance(end, int | float) else None
         if t.state is TrialState.COMPLETE:
             val[k], test[k] = t.val, t.test
-        hit = is_optimal.get(t.arch)
+        hit = False if synthetic else is_optimal.get(t.arch)
         if hit is None:
             hit = is_optimal[t.arch] = space.identity(space.from_text(t.arch)) in optimal
         opt[k] = hit
@@ -516,7 +639,8 @@ def run_bench(
         config.benchmark_dir,
         config.simulate_time,
     )
-    dataset = evaluator.table.dataset
+    dataset: str = evaluator.table.dataset if spec is not None else str(config.dataset)
+    job_dataset = spec.dataset if spec is not None else config.dataset
     storage = None
     if config.storage is not None:
         storage = os.path.abspath(config.storage)
@@ -530,7 +654,7 @@ def run_bench(
     jobs = [
         _Job(
             config.space,
-            spec.dataset,
+            job_dataset,
             s,
             seed,
             config.budget_of(s),
@@ -565,7 +689,7 @@ def run_bench(
             max_workers=config.workers,
             mp_context=_mp_context(),
             initializer=_init_worker,
-            initargs=(config.space, spec.dataset, config.benchmark_dir, config.simulate_time),
+            initargs=(config.space, job_dataset, config.benchmark_dir, config.simulate_time),
         ) as pool:
             futures = [pool.submit(run_one, job) for job in jobs]
             for fut in as_completed(futures):
@@ -700,6 +824,68 @@ def summarise(
                 }
             )
     return out
+
+
+def paired_differences(
+    runs: Iterable[RunRecord],
+    budgets: Sequence[int],
+    versus: str,
+    strategies: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Mean paired difference ``strategy - versus`` per (strategy, budget), with its SE.
+
+    For every seed run by both strategies (and with a finite selected test value for both at
+    that budget), the difference of their selected test values (:func:`best_so_far`); the row
+    gives the mean over those seeds, its standard error (sample SD, ``ddof=1``, over
+    ``sqrt(seeds)``; ``None`` with fewer than two seeds) and the number of seeds paired.
+    Pairing on seeds removes the between-seed variance the strategies share (on ``bench`` the
+    same seed draws the same initial random architectures for every strategy).
+    """
+    by: dict[str, dict[int, RunRecord]] = {s: {} for s in strategies or ()}
+    for run in runs:
+        by.setdefault(run.strategy, {})[run.seed] = run
+    if versus not in by:
+        raise ValueError(f"no runs of {versus!r} to compare against")
+    n = max(budgets)
+    ref = {seed: best_so_far(r, n)[0] for seed, r in by[versus].items()}
+    out: list[dict[str, Any]] = []
+    for strategy, group in by.items():
+        if strategy == versus:
+            continue
+        curves = {seed: best_so_far(r, n)[0] for seed, r in group.items() if seed in ref}
+        for b in sorted(budgets):
+            diffs = np.array(
+                [curves[s][b - 1] - ref[s][b - 1] for s in sorted(curves)], dtype=np.float64
+            )
+            diffs = diffs[np.isfinite(diffs)]
+            se = float(np.std(diffs, ddof=1) / math.sqrt(diffs.size)) if diffs.size > 1 else None
+            out.append(
+                {
+                    "strategy": strategy,
+                    "versus": versus,
+                    "budget": b,
+                    "mean_diff": _round(float(np.mean(diffs)), 4) if diffs.size else None,
+                    "se_diff": _round(se, 4),
+                    "seeds": int(diffs.size),
+                }
+            )
+    return out
+
+
+def format_paired(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows of :func:`paired_differences` as text: ``mean ± SE`` (and ``|mean| / SE``)."""
+    if not rows:
+        return ""
+    versus = rows[0]["versus"]
+    header = f"{'strategy':<18}{'budget':>7}{'seeds':>7}{'minus ' + versus:>22}{'z':>7}"
+    lines = [f"paired differences (same seeds), strategy minus {versus}:", header]
+    lines.append("-" * len(header))
+    for r in rows:
+        mean, se = r["mean_diff"], r["se_diff"]
+        text = "-" if mean is None else f"{mean:+.3f}" + ("" if se is None else f" ± {se:.3f}")
+        z = "-" if mean is None or not se else f"{mean / se:+.1f}"
+        lines.append(f"{r['strategy']:<18}{r['budget']:>7}{r['seeds']:>7}{text:>22}{z:>7}")
+    return "\n".join(lines)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -126,3 +126,25 @@ def test_spaces_without_edit_distance_use_lineage_only() -> None:
     doa.extend(HISTORY)
     assert len(doa) == 4  # the two lineage pairs, both orders
     assert set(doa.distance.tolist()) == {-1}
+
+
+def test_regularised_inverse_is_updated_incrementally() -> None:
+    from einnas.predictors.encodings import make_encoder
+    from einnas.spaces.synthetic import SyntheticObjective, SyntheticSlotSpace
+    from einnas.strategies.base import Observation
+
+    space = SyntheticSlotSpace((3,) * 8)
+    objective = SyntheticObjective(space.cardinalities, 0.5, 0)
+    doa = DoADataset(make_encoder(space, "onehot+counts"), space, radius=2)
+    rng = np.random.default_rng(0)
+    arch = space.sample(rng)
+    for k in range(40):
+        arch = space.neighbours(arch)[int(rng.integers(16))] if k % 5 else space.sample(rng)
+        obs = Observation(k, k, arch, space.identity(arch), objective.value(arch), None)
+        doa.add(obs)
+        if k in (3, 20, 39):  # first call inverts, later ones fold in the new pairs
+            gram = doa.sufficient_statistics()[0]
+            ref = np.linalg.inv(gram + 2.0 * np.eye(gram.shape[0]))
+            np.testing.assert_allclose(doa.regularised_inverse(2.0), ref, atol=1e-10)
+    with pytest.raises(ValueError):
+        doa.regularised_inverse(0.0)

@@ -76,3 +76,36 @@ def test_make_encoder_choices() -> None:
         make_encoder(toy, "graph")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="one-hot"):
         OneHotEncoder(object())
+
+
+def test_encode_codes_equals_encode_row_by_row() -> None:
+    from einnas.predictors.encodings import make_encoder
+    from einnas.spaces.synthetic import SyntheticSlotSpace
+
+    rng = np.random.default_rng(0)
+    for cards in [(4,) * 7, (2, 3, 5, 2)]:
+        space = SyntheticSlotSpace(cards)
+        archs = [space.sample(rng) for _ in range(20)]
+        codes = np.array(archs, dtype=np.int64)
+        kinds = ["onehot", "onehot+counts"] if len(set(cards)) == 1 else ["onehot"]
+        for kind in kinds:
+            enc = make_encoder(space, kind)  # type: ignore[arg-type]
+            assert enc.vectorised  # type: ignore[attr-defined]
+            rows = np.array([enc.encode(a) for a in archs])
+            np.testing.assert_array_equal(enc.encode_codes(codes), rows)  # type: ignore[attr-defined]
+
+
+def test_ridge_predict_mean_is_the_mean_of_predict() -> None:
+    from einnas.predictors.ridge import RidgePredictor
+
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((40, 6)), rng.standard_normal(40)
+    gram, xty = x.T @ x, x.T @ y
+    for support in (False, True):
+        model = RidgePredictor(1.0).fit_statistics(
+            gram, xty, float(y @ y), 40, support_only=support
+        )
+        q = rng.standard_normal((5, 6))
+        np.testing.assert_allclose(model.predict_mean(q), model.predict(q).mean, rtol=1e-12)
+        ref = RidgePredictor(1.0).fit(x, y)
+        np.testing.assert_allclose(model.predict(q).std, ref.predict(q).std, rtol=1e-8)

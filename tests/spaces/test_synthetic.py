@@ -55,3 +55,17 @@ def test_interactions_and_determinism() -> None:
     assert SyntheticObjective(cards, 1.0, seed=3).value(codes[0]) == pytest.approx(mixed[0])
     with pytest.raises(ValueError, match="interaction"):
         SyntheticObjective(cards, -1.0)
+
+
+def test_identity_fast_path_agrees_with_the_text() -> None:
+    from einnas.spaces.base import SearchSpaceError
+    from einnas.spaces.synthetic import SyntheticSlotSpace
+
+    space = SyntheticSlotSpace((3, 4, 2))
+    for arch in [(2, 3, 1), (0, 0, 0), [1, 2, 0]]:
+        assert space.identity(arch) == space.to_text(arch)
+    for arch in space.neighbours((1, 1, 1)):
+        assert space.identity(arch) == space.to_text(arch)
+    for bad in [(2, 4, 1), (3, 0, 0), (0, 0, -1), (0, 0), (0.0, 0, 0)]:
+        with pytest.raises(SearchSpaceError):
+            space.identity(bad)

@@ -45,12 +45,45 @@ Examples:
   einnas bench --space transnas-micro --dataset class_scene --seeds 20 --storage bench.db
   einnas bench --space nb201 --dataset cifar10 --simulate-time --workers 4 \\
       --strategies re,re+asha,delta-nas+asha --budgets 150 --seeds 100 --json sim.json
+  einnas bench --space synthetic --slots 48 --choices 4 --interaction 0.5 \\
+      --noise 0.1 --strategies re,ls,bananas,delta-nas --budgets 100 --seeds 20
+  einnas bench --space nb201 --dataset cifar100 --strategies re,ls,delta-nas \\
+      --compare delta-nas --seeds 50     # + mean paired difference to delta-nas, ± SE
 """,
     )
     b.add_argument(
         "--space",
         default="nb201",
-        help=space_help("tabular search space (default nb201)", ("tabular",)),
+        help=space_help(
+            "tabular search space (default nb201), or synthetic / synthetic:MxK (--slots, "
+            "--choices, --interaction, --noise)",
+            ("tabular",),
+        ),
+    )
+    b.add_argument(
+        "--slots", type=int, default=None, help="synthetic space: number of slots M (default 8)"
+    )
+    b.add_argument(
+        "--choices", type=int, default=None, help="synthetic space: choices per slot K (default 4)"
+    )
+    b.add_argument(
+        "--interaction",
+        type=float,
+        default=0.0,
+        help="synthetic space: scale of the pairwise part relative to the additive (default 0)",
+    )
+    b.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="synthetic space: SD of the validation noise (fixed per architecture; test is "
+        "noiseless; f itself has SD about sqrt(1 + interaction^2)) (default 0)",
+    )
+    b.add_argument(
+        "--objective-seed",
+        type=int,
+        default=0,
+        help="synthetic space: seed of the objective's random effects (default 0)",
     )
     b.add_argument(
         "--dataset",
@@ -109,6 +142,13 @@ Examples:
         default=None,
         help="strategy whose mean test accuracy at the largest budget is the simulated-time "
         "target (default re, else the first)",
+    )
+    b.add_argument(
+        "--compare",
+        default=None,
+        metavar="STRATEGY",
+        help="print (and put in --json as 'paired' rows) each other strategy's mean paired "
+        "difference to STRATEGY per budget (same seeds), with its standard error",
     )
     b.add_argument(
         "--storage",
@@ -198,13 +238,21 @@ def _name_list(text: str) -> tuple[str, ...]:
 def cmd_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from einnas.bench import BenchConfig, RunRecord, format_table, run_bench
+    from einnas.bench import BenchConfig, RunRecord, format_paired, format_table, run_bench
 
     if getattr(args, "objectives", None):
         return mo_commands.cmd_mo_bench(args)
+    space, dataset = args.space, args.dataset
+    synthetic = space.strip().lower().partition(":")[0] == "synthetic"
+    if synthetic and ":" not in space and dataset is None:
+        dataset = f"{args.slots or 8}x{args.choices or 4}"
+    elif not synthetic and (args.slots is not None or args.choices is not None):
+        raise ValueError("--slots and --choices are for --space synthetic")
+    elif synthetic and (args.slots is not None or args.choices is not None):
+        raise ValueError("give the shape once: synthetic:MxK or --slots/--choices")
     config = BenchConfig(
-        space=args.space,
-        dataset=args.dataset,
+        space=space,
+        dataset=dataset,
         strategies=_name_list(args.strategies),
         budgets=_int_list(args.budgets, "budgets"),
         seeds=args.seeds,
@@ -218,6 +266,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         eta=args.eta,
         mf_factor=args.mf_factor,
         reference=args.reference,
+        compare=args.compare,
+        interaction=args.interaction,
+        noise=args.noise,
+        objective_seed=args.objective_seed,
     )
     total = len(config.strategies) * config.seeds
     bar = tqdm(total=total, desc="bench", unit="study", disable=args.no_progress, file=sys.stderr,
@@ -238,6 +290,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"{config.workers} process(es); storage: {result.storage_note}"
     )
     print(format_table(rows))
+    if config.compare is not None:
+        print(format_paired(result.paired()))
     if config.simulate_time:
         sim = result.sim_summary()
         target = sim["target"]
@@ -270,7 +324,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         title = f"{config.space} / {result.dataset}: {config.seeds} seeds"
         from einnas.registry import load_space
 
-        ylabel = load_space(config.space, config.dataset, config.benchmark_dir).report_label()
+        if config.space == "synthetic":
+            ylabel = "objective f (noiseless test value)"
+        else:
+            ylabel = load_space(config.space, config.dataset, config.benchmark_dir).report_label()
         plot_strategy_comparison(result.curves(), args.plot, title, ylabel=ylabel)
         print(f"plot written to {args.plot}")
     print(

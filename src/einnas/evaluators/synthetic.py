@@ -1,15 +1,21 @@
 """Evaluating a synthetic objective: an instant evaluator for synthetic slot spaces.
 
 Used by measurements that run the real search loop on slot spaces of any shape (the
-overhead-vs-slots benchmark).  ``val`` and ``test`` are the same number,
-:class:`~einnas.spaces.synthetic.SyntheticObjective` of the architecture.  The evaluator holds
-only its settings (it pickles as a few numbers) and builds the space and objective lazily.
+overhead-vs-slots benchmark, ``einnas bench --space synthetic``).  ``test`` is
+:class:`~einnas.spaces.synthetic.SyntheticObjective` of the architecture, ``f``; ``val`` is
+``f + noise * z`` with ``z`` standard normal, drawn from an RNG seeded by the objective seed and
+the architecture (so an architecture always gets the same validation value, as in a table, and
+``noise = 0`` gives ``val = test``).  The evaluator holds only its settings (it pickles as a few
+numbers) and builds the space and objective lazily.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from einnas.evaluators.base import EvalResult
 from einnas.spaces.synthetic import SyntheticObjective, SyntheticSlotSpace
@@ -24,6 +30,7 @@ class SyntheticEvaluator:
     cardinalities: tuple[int, ...]
     interaction: float = 0.0
     seed: int = 0
+    noise: float = 0.0  # standard deviation of the validation noise (test is noiseless)
     instant = True  # a function evaluation: the search loop may log start and finish together
     _built: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -45,9 +52,18 @@ class SyntheticEvaluator:
         objective: SyntheticObjective = hit
         return objective
 
+    def noise_of(self, text: str) -> float:
+        """The validation noise of the architecture ``text`` (fixed per architecture)."""
+        if not self.noise:
+            return 0.0
+        key = zlib.crc32(text.encode("utf-8"))
+        z = np.random.default_rng([self.seed, key, 0x4015E]).standard_normal()
+        return float(self.noise * z)
+
     def evaluate(self, arch: str, seed: int) -> EvalResult:
-        value = self.objective.value(self.space.from_text(arch))
-        return EvalResult(value, value, {}, None)
+        parsed = self.space.from_text(arch)
+        value = self.objective.value(parsed)
+        return EvalResult(value + self.noise_of(self.space.to_text(parsed)), value, {}, None)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -56,4 +72,5 @@ class SyntheticEvaluator:
             "cardinalities": list(self.cardinalities),
             "interaction": self.interaction,
             "seed": self.seed,
+            **({"noise": self.noise} if self.noise else {}),
         }

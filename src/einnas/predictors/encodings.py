@@ -121,6 +121,30 @@ class OneHotEncoder(CachedEncoder):
             length = int(np.asarray(encode(space.sample(np.random.default_rng(0)))).shape[0])
         self._dim = int(length)
         self.space_name = str(getattr(space, "name", "?"))
+        # the plain slot one-hot (SlotSpace.encode, not overridden): vectorised over code rows
+        from einnas.spaces.slots import SlotSpace
+
+        self._offsets: npt.NDArray[np.int64] | None = None
+        if isinstance(space, SlotSpace) and type(space).encode is SlotSpace.encode:
+            self._offsets = np.asarray(space._offsets, dtype=np.int64)
+
+    @property
+    def vectorised(self) -> bool:
+        """Whether :meth:`encode_codes` is available (plain slot one-hot)."""
+        return self._offsets is not None
+
+    def encode_codes(self, codes: npt.NDArray[np.int64]) -> FloatArray:
+        """Encodings of the rows of an ``(n, slots)`` matrix of choice indices, at once.
+
+        The same vectors as :meth:`encode` row by row (0/1 entries), without Python per row.
+        """
+        if self._offsets is None:
+            raise TypeError(f"{self!r}: no vectorised encoding for this space")
+        n = codes.shape[0]
+        out = np.zeros((n, self._dim), dtype=np.float64)
+        rows = np.repeat(np.arange(n), codes.shape[1])
+        out[rows, (codes + self._offsets[None, :]).reshape(-1)] = 1.0
+        return out
 
     def _compute(self, arch: Any) -> FloatArray:
         return np.asarray(self._space_encode(arch), dtype=np.float64)
@@ -176,6 +200,15 @@ class CountEncoder(CachedEncoder):
     def _compute(self, arch: Any) -> FloatArray:
         return np.bincount(np.asarray(arch, dtype=np.int64), minlength=self._dim).astype(np.float64)
 
+    vectorised = True
+
+    def encode_codes(self, codes: npt.NDArray[np.int64]) -> FloatArray:
+        """Counts of the rows of an ``(n, slots)`` code matrix, at once (as :meth:`encode`)."""
+        n = codes.shape[0]
+        flat = (codes + (np.arange(n, dtype=np.int64) * self._dim)[:, None]).reshape(-1)
+        counts = np.bincount(flat, minlength=n * self._dim).reshape(n, self._dim)
+        return counts.astype(np.float64)
+
     def __repr__(self) -> str:
         return f"CountEncoder(dim={self._dim})"
 
@@ -189,6 +222,15 @@ class ConcatEncoder(CachedEncoder):
             raise ValueError("ConcatEncoder needs at least one encoder")
         self.parts = tuple(parts)
         self._dim = sum(p.dim for p in self.parts)
+
+    @property
+    def vectorised(self) -> bool:
+        """Whether every part encodes code matrices at once (:meth:`encode_codes`)."""
+        return all(getattr(p, "vectorised", False) for p in self.parts)
+
+    def encode_codes(self, codes: npt.NDArray[np.int64]) -> FloatArray:
+        """The parts' :meth:`encode_codes`, side by side."""
+        return np.concatenate([p.encode_codes(codes) for p in self.parts], axis=1)  # type: ignore[attr-defined]
 
     def _compute(self, arch: Any) -> FloatArray:
         return np.concatenate([p.encode(arch) for p in self.parts])

@@ -56,6 +56,7 @@ class RidgePredictor:
         self._cov: FloatArray | None = None  # (X^T X + alpha I)^{-1}
         self._sigma2: float = 0.0
         self._support: npt.NDArray[np.intp] | None = None  # see fit_statistics(support_only=)
+        self._reg_gram: FloatArray | None = None  # X^T X + alpha I, inverted on demand
 
     def __repr__(self) -> str:
         return f"RidgePredictor(alpha={self.alpha}, intercept={self.intercept})"
@@ -69,6 +70,7 @@ class RidgePredictor:
             )
         n, d = x.shape
         self._support = None
+        self._reg_gram = None
         if n == 0:
             self.coef_ = np.zeros(d)
             self.intercept_ = 0.0
@@ -109,6 +111,7 @@ class RidgePredictor:
         n: int,
         *,
         support_only: bool = False,
+        inverse: FloatArray | None = None,
     ) -> RidgePredictor:
         """Fit without intercept from ``X^T X``, ``X^T y``, ``y^T y`` and the row count ``n``.
 
@@ -121,6 +124,10 @@ class RidgePredictor:
         0`` the matrix ``X^T X + alpha I`` is block diagonal, so an unused column gets weight 0
         and posterior variance ``1 / alpha`` either way -- only the rounding differs.  For wide,
         sparse encodings (einspace trees: ~600-800 columns, a search meets a few hundred).
+
+        ``inverse``: ``(X^T X + alpha I)^{-1}`` when the caller keeps it up to date (the DoA
+        dataset's :meth:`~einnas.predictors.doa.DoADataset.regularised_inverse`): the fit is then
+        ``O(d^2)``.
         """
         if self.intercept:
             raise ValueError(
@@ -137,16 +144,24 @@ class RidgePredictor:
             return self._fit_support(gram, xty, yty, n)
         self._support = None
         gram[np.diag_indices(d)] += self.alpha
-        cov: FloatArray = np.asarray(
-            np.linalg.inv(gram) if self.alpha > 0 else np.linalg.pinv(gram), dtype=np.float64
-        )
+        # the inverse, not a solve: its rounding is what the recorded decisions were made with
+        # (a solve flips a near-tie on NB201 seed 2); O(d^3) either way
+        if inverse is not None:
+            if inverse.shape != (d, d) or self.alpha <= 0:
+                raise ValueError(f"inverse must be ({d}, {d}) with alpha > 0")
+            cov: FloatArray = inverse
+        else:
+            cov = np.asarray(
+                np.linalg.inv(gram) if self.alpha > 0 else np.linalg.pinv(gram), dtype=np.float64
+            )
         coef: FloatArray = cov @ xty
+        self._cov = cov
+        self._reg_gram = None
         gram[np.diag_indices(d)] -= self.alpha
         rss = float(yty - 2.0 * coef @ xty + coef @ gram @ coef)
         self.coef_ = coef
         self.intercept_ = 0.0
         self._x_mean = np.zeros(d)
-        self._cov = cov
         self._sigma2 = max(rss, 0.0) / max(n, 1)
         return self
 
@@ -165,12 +180,33 @@ class RidgePredictor:
         self.intercept_ = 0.0
         self._x_mean = np.zeros(d)
         self._cov = cov  # on the support; 1 / alpha on the identity elsewhere
+        self._reg_gram = None
         self._support = support
         self._sigma2 = max(rss, 0.0) / max(n, 1)
         return self
 
+    def predict_mean(self, x: FloatArray) -> FloatArray:
+        """The mean of :meth:`predict` alone (the same numbers, without the posterior std)."""
+        if self.coef_ is None or self._x_mean is None:
+            raise RuntimeError("RidgePredictor.predict called before fit")
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if self._support is not None:
+            out: FloatArray = x[:, self._support] @ self.coef_[self._support]
+            return out
+        mean: FloatArray = (x - self._x_mean) @ self.coef_ + self.intercept_
+        return mean
+
+    def _covariance(self) -> FloatArray | None:
+        if self._cov is None and self._reg_gram is not None:
+            self._cov = np.asarray(np.linalg.inv(self._reg_gram), dtype=np.float64)
+            self._reg_gram = None
+        return self._cov
+
     def predict(self, x: FloatArray) -> Prediction:
-        if self.coef_ is None or self._x_mean is None or self._cov is None:
+        cov = self._covariance()
+        if self.coef_ is None or self._x_mean is None or cov is None:
             raise RuntimeError("RidgePredictor.predict called before fit")
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 1:
@@ -178,12 +214,12 @@ class RidgePredictor:
         if self._support is not None:
             xs = x[:, self._support]
             mean = xs @ self.coef_[self._support]
-            seen = np.einsum("ij,jk,ik->i", xs, self._cov, xs)
+            seen = np.einsum("ij,jk,ik->i", xs, cov, xs)
             unseen = (np.einsum("ij,ij->i", x, x) - np.einsum("ij,ij->i", xs, xs)) / self.alpha
             std = np.sqrt(self._sigma2 * np.maximum(seen + unseen, 0.0))
             return Prediction(mean, std)
         xc = x - self._x_mean
         mean = xc @ self.coef_ + self.intercept_
-        quad = np.einsum("ij,ij->i", xc @ self._cov, xc)  # x^T C x per row, via one matmul
+        quad = np.einsum("ij,ij->i", xc @ cov, xc)  # x^T C x per row, via one matmul
         std = np.sqrt(self._sigma2 * np.maximum(quad, 0.0))
         return Prediction(mean, std)
