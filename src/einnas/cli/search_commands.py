@@ -16,7 +16,7 @@ DEFAULT_STORAGE = "runs.db"
 
 
 # The default job (``einnas search`` with no --space): Delta-NAS-guided evolution on einspace1d /
-# MNIST-1D from the cnn1d seed, sized to finish within ~10 minutes on 2 CPU cores.  cnn1d costs
+# MNIST-1D from the cnn1d seed, sized to finish in about a minute on 2 idle CPU cores.  cnn1d costs
 # ~1M multiply-accumulates per example; einspace1d's default cap of 10M let candidates train up
 # to 10x slower than the seed (the former RE default job took ~16 min on a loaded machine), so
 # the job caps candidates at 3M (3x the seed) and trains the winner for 32 final epochs instead
@@ -53,8 +53,8 @@ best networks so far that a ridge predictor of accuracy *differences* (trained o
 similar evaluated networks) scores highest. Every candidate (at most 3M multiply-accumulates,
 --max-macs) trains for --epochs epochs on 2 workers, budget 30, and fails if still training
 after 60 s (--max-trial-seconds); then the best architecture is trained from scratch on
-train+val for 32 epochs (--final-epochs) and its test accuracy reported. A few minutes on 2
-CPU cores. The progress bar shows the best validation accuracy so far; each new best is
+train+val for 32 epochs (--final-epochs) and its test accuracy reported. About a minute on 2
+idle CPU cores (66 s measured; several times longer on a loaded machine). The progress bar shows the best validation accuracy so far; each new best is
 printed with its architecture.
 
 The study is resumable: run the same command again after an interruption (Ctrl-C, a killed
@@ -62,7 +62,7 @@ job) and it continues where it stopped, making exactly the decisions the uninter
 would have made. Raise --budget on a finished study to extend it.
 
 Examples:
-  einnas search                                   # the default job (~10 min on 2 CPU cores)
+  einnas search                                   # the default job (about a minute on 2 idle cores)
   einnas search --strategy re --population 20 --tournament 5   # the same job, plain evolution
   einnas search --space einspace1d --strategy delta-nas --seed-archs cnn1d --budget 60 --workers 2
   einnas search --space nb201 --dataset cifar10 --strategy re --budget 150 --seed 0 \\
