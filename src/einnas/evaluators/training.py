@@ -467,7 +467,8 @@ def _train_plain(
     if first > 0:
         if checkpoint is None:
             raise ValueError(f"continuing from epoch {first} needs its checkpoint")
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        # on the CPU: the generator state must stay a CPU tensor; load_state_dict moves the rest
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if int(state["epoch"]) != first:
             raise ValueError(f"checkpoint {checkpoint} holds epoch {state['epoch']}, not {first}")
         model.load_state_dict(state["model"])
