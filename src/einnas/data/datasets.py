@@ -284,9 +284,19 @@ def _mnist1d_arrays(num_samples: int, seed: int, cache: Path | None) -> dict[str
                 return {k: z[k] for k in ("x", "y", "x_test", "y_test")}
         except Exception:
             pass  # a corrupt cache file is regenerated below
+    import sys
+    import time
+
+    print(
+        f"generating MNIST-1D ({num_samples} samples; once: cached in {path.parent}) ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    t0 = time.perf_counter()
     arrays = _generate_mnist1d(num_samples, seed)
     with contextlib.suppress(OSError):  # a read-only cache: just do not cache
         _atomic_savez(path, **arrays)
+    print(f"MNIST-1D generated in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     return arrays
 
 
