@@ -215,7 +215,7 @@ def main() -> None:
         help="multi-fidelity runs propose this many times --budget",
     )
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--min-epochs", type=int, default=1)
+    p.add_argument("--min-epochs", type=int, default=3)
     p.add_argument("--eta", type=float, default=3.0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--max-macs", type=int, default=3_000_000)

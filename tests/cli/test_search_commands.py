@@ -122,3 +122,25 @@ def test_default_job_settings() -> None:
     assert (tab.dataset, tab.budget, tab.workers, tab.seed_archs) == ("cifar10", 150, 1, [])
     other = _spec(build_parser().parse_args(["search", "--space", "einspace1d"]))
     assert (other.strategy, other.max_macs, other.max_trial_seconds) == ("re", 10_000_000, 120.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "rungs"),
+    [
+        ([], (3, 8)),  # default first rung: --epochs / --eta rounded up
+        (["--min-epochs", "1"], (1, 3, 8)),
+        (["--eta", "2"], (4, 8)),
+        (["--epochs", "12", "--eta", "4"], (3, 12)),
+    ],
+)
+def test_asha_first_rung_defaults_to_epochs_over_eta(
+    extra: list[str], rungs: tuple[int, ...]
+) -> None:
+    from einnas.cli import build_parser
+    from einnas.cli.search_commands import _fidelity
+    from einnas.experiment import SearchSpec
+
+    args = build_parser().parse_args(["search", "--fidelity", "asha", *extra])
+    spec = SearchSpec(space="einspace1d", dataset="mnist1d", epochs=args.epochs)
+    policy = _fidelity(args, spec, None)
+    assert tuple(policy.rungs) == rungs
